@@ -1,0 +1,1 @@
+"""Word importance: attribution methods and the selectors built on them."""
