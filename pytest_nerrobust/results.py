@@ -104,6 +104,7 @@ class AttackRun:
     cache_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     selection_stats: dict[str, float] = field(default_factory=dict)
     coverage: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def count(self, status: Status) -> int:
         return sum(1 for result in self.results if result.status is status)

@@ -136,7 +136,7 @@ def train_token_classifier(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            running += float(loss)
+            running += float(loss.detach())
             step += 1
             if step % 50 == 0:
                 say(f"epoch {epoch + 1}/{settings.epochs} step {step}/{total_steps} loss {running / 50:.4f}")

@@ -14,11 +14,13 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.util import SKIP_HEADER
 
 from pytest_nerrobust.errors import BackendError
 
@@ -47,11 +49,15 @@ class OfflineModeError(BackendError):
 
 
 class HttpError(BackendError):
-    """An HTTP request failed for good: an error status, a timeout, or an answer that is not JSON."""
+    """An HTTP request failed for good: an error status, a timeout, or a response that is not JSON."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class MalformedResponseError(BackendError):
+    """A service returned JSON of an unexpected shape, or an error object in a successful response."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,43 @@ class RetryPolicy:
     max_retries: int = 3
     backoff_seconds: float = 0.5
     max_wait_seconds: float = 30.0
+
+
+class FailureTracker:
+    """Logs the failed lookups of one backend and turns the backend off after too many in a row.
+
+    Every failure is logged as a warning until ``max_consecutive`` failures in a row. Then one more warning
+    logs that the backend is skipped for the rest of the run. Lookups blocked by offline mode are logged once.
+    """
+
+    def __init__(self, backend: str, fallback: str, max_consecutive: int = 3) -> None:
+        self.backend = backend
+        self.fallback = fallback
+        self.max_consecutive = max_consecutive
+        self.failures = 0
+        self.offline_misses = 0
+        self.disabled = False
+        self._consecutive = 0
+
+    def succeeded(self) -> None:
+        """Reset the run of consecutive failures."""
+        self._consecutive = 0
+
+    def failed(self, what: str, error: BackendError) -> None:
+        """Record a failed lookup of ``what`` and log it."""
+        if isinstance(error, OfflineModeError):
+            self.offline_misses += 1
+            if self.offline_misses == 1:
+                logger.warning("offline mode: %s lookups missing from the cache (first: %s) are skipped, so %s",
+                               self.backend, what, self.fallback)
+            return
+        self.failures += 1
+        self._consecutive += 1
+        logger.warning("%s lookup of %s failed, so %s: %s", self.backend, what, self.fallback, error)
+        if self._consecutive >= self.max_consecutive and not self.disabled:
+            self.disabled = True
+            logger.warning("%s failed %d lookups in a row; it is skipped for the rest of this run",
+                           self.backend, self._consecutive)
 
 
 def describe_url(url: str) -> str:
@@ -103,7 +146,7 @@ class HttpClient:
         user_agent: the ``User-Agent`` header (default :data:`DEFAULT_USER_AGENT`); an empty string sends
             none.
         connect_timeout: seconds to wait for a connection (default 5).
-        read_timeout: seconds to wait for the server to answer (default 30).
+        read_timeout: seconds to wait for the server's response (default 30).
         retry: the :class:`RetryPolicy` (default 3 retries from a 0.5 s wait).
         sleep: the function that waits between attempts (default :func:`time.sleep`).
     """
@@ -124,24 +167,22 @@ class HttpClient:
         self.retry = retry
         self._sleep = sleep
         self._session = requests.Session()
-        # A session would otherwise send python-requests' own User-Agent when ours is empty.
-        self._session.headers.pop("User-Agent", None)
-        if user_agent:
-            self._session.headers["User-Agent"] = user_agent
+        # An empty user_agent sends no User-Agent at all: SKIP_HEADER also stops urllib3 from adding its own.
+        self._session.headers["User-Agent"] = user_agent or SKIP_HEADER
         self._lock = threading.Lock()
         self.requests_sent = 0
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None,
                  headers: Mapping[str, str] | None = None) -> Any:
-        """Send a GET request and return the decoded JSON answer; raise :class:`HttpError` on failure."""
+        """Send a GET request and return the decoded JSON response; raise :class:`HttpError` on failure."""
         return self._request("GET", url, params=params, headers=headers)
 
     def post_json(self, url: str, payload: Any, headers: Mapping[str, str] | None = None) -> Any:
-        """Send ``payload`` as a JSON POST body and return the decoded JSON answer."""
+        """Send ``payload`` as a JSON POST body and return the decoded JSON response."""
         return self._request("POST", url, payload=payload, headers=headers)
 
     def post_form(self, url: str, form: Mapping[str, str], headers: Mapping[str, str] | None = None) -> Any:
-        """Send ``form`` as an urlencoded POST body (the SPARQL protocol form) and return the JSON answer."""
+        """Send ``form`` as an urlencoded POST body (the SPARQL protocol form) and return the JSON response."""
         return self._request("POST", url, form=form, headers=headers)
 
     def close(self) -> None:
@@ -192,7 +233,7 @@ class HttpClient:
         return min(self.retry.max_wait_seconds, self.retry.backoff_seconds * 2 ** (attempt - 1))
 
     def _wait_before_retry(self, response: requests.Response, attempt: int) -> float | None:
-        """Return the seconds to wait before the next attempt, or ``None`` when the server asks too long."""
+        """Return the seconds to wait before the next attempt, or ``None`` when the server requests too long a wait."""
         if response.status_code in RETRY_AFTER_STATUSES:
             requested = parse_retry_after(response.headers.get("Retry-After"))
             if requested is not None:
@@ -220,5 +261,5 @@ def _decode_json(where: str, response: requests.Response) -> Any:
         return response.json()
     except (json.JSONDecodeError, ValueError) as error:
         excerpt = response.text[:80]
-        raise HttpError(f"{where} returned malformed JSON ({error}); the answer began with {excerpt!r}",
+        raise HttpError(f"{where} returned malformed JSON ({error}); the response began with {excerpt!r}",
                         response.status_code) from error

