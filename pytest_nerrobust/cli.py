@@ -52,11 +52,50 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_attack_parser(subparsers) -> None:
+    from pytest_nerrobust.config import add_options
+
+    parser = subparsers.add_parser(
+        "attack",
+        help="attack a model on labelled data and write the report, without pytest",
+        description="Takes the same flags as the pytest plugin. Exits 1 when a gate fails, 0 otherwise.",
+    )
+    add_options(parser.add_argument)
+
+
+def _run_attack(args: argparse.Namespace) -> int:
+    from pytest_nerrobust.attack import run_attack
+    from pytest_nerrobust.config import option_values, resolve
+    from pytest_nerrobust.gates import evaluate_gates, format_gate_block, gates_passed
+    from pytest_nerrobust.metrics import summarize
+    from pytest_nerrobust.report import build_report, format_summary, write_json_report, write_markdown_report
+
+    resolved = resolve(cli=option_values(args))
+    config = resolved.config
+
+    def progress(done: int, total: int) -> None:
+        print(f"nerrobust: attacked {done}/{total} sentences", file=sys.stderr, flush=True)
+
+    run = run_attack(config, progress=progress)
+    metrics = summarize(run)
+    gates = evaluate_gates(metrics, config, resolved.sources)
+    report = build_report(run, metrics, config, resolved.sources, gates=gates)
+    if config.report:
+        write_json_report(config.report, report)
+    if config.markdown_report:
+        write_markdown_report(config.markdown_report, report)
+    for line in format_summary(metrics, config.report):
+        print(line)
+    print(format_gate_block(gates, metrics))
+    return 0 if gates_passed(gates) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nerrobust", description="Adversarial robustness tests for NER models")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(subparsers)
+    _add_attack_parser(subparsers)
     return parser
 
 
@@ -64,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"train": _run_train}
+    handlers = {"train": _run_train, "attack": _run_attack}
     try:
         return handlers[args.command](args)
     except NerRobustError as error:

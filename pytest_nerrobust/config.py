@@ -212,7 +212,9 @@ def add_options(add_option: Callable[..., Any]) -> None:
     """
     for setting in SETTINGS:
         if setting.type == "bool":
-            add_option(setting.flag, action="store_true", dest=setting.dest, default=None, help=setting.help_text())
+            add_option(
+                setting.flag, action="store_true", dest=setting.dest, default=None, help=setting.help_text()
+            )
         else:
             add_option(
                 setting.flag, action="store", dest=setting.dest, default=None, metavar=setting.metavar,
@@ -221,7 +223,7 @@ def add_options(add_option: Callable[..., Any]) -> None:
 
 
 def option_values(options: Any) -> dict[str, Any]:
-    """Return the values that :func:`add_options` parsed into ``options``, by setting name, for ``resolve(cli=...)``."""
+    """Return the values that :func:`add_options` parsed into ``options``, for ``resolve(cli=...)``."""
     return {setting.name: getattr(options, setting.dest, None) for setting in SETTINGS}
 
 
@@ -574,7 +576,10 @@ def command_line_flags(config: AttackConfig) -> list[str]:
     names = ["seed", "k", "max_candidates", "selector"]
     if config.sample is not None:
         names.append("sample")
-    flags = [f"{SETTINGS_BY_NAME[name].flag}={shlex.quote(format_value(getattr(config, name)))}" for name in names]
+    flags = []
+    for name in names:
+        value = shlex.quote(format_value(getattr(config, name)))
+        flags.append(f"{SETTINGS_BY_NAME[name].flag}={value}")
     if config.no_cache:
         flags.append(SETTINGS_BY_NAME["no_cache"].flag)
     else:

@@ -43,7 +43,8 @@ class GateResult:
         verdict = "PASS" if self.passed else "FAIL"
         if self.value is None:
             threshold_text = _format_number(self.threshold, DIGITS)
-            return f"{verdict} {self.metric} n/a {self.operator} {threshold_text} ({self.source}): {self.note}"
+            line = f"{verdict} {self.metric} n/a {self.operator} {threshold_text} ({self.source})"
+            return f"{line}: {self.note}"
         value_text, threshold_text = _format_pair(self.value, self.threshold)
         relation = self.operator if self.passed else _NEGATED[self.operator]
         line = f"{verdict} {self.metric} {value_text} {relation} {threshold_text} ({self.source})"

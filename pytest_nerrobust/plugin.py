@@ -113,7 +113,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     """Append the attack test when a model comes from the command line, the ini file or the environment.
 
     It runs before ``-k`` and ``-m`` deselection, so ``-k "not nerrobust"`` leaves it out.
@@ -286,15 +288,17 @@ class _SessionState:
             if record.get("markdown_report"):
                 terminalreporter.write_line(f"markdown summary: {record['markdown_report']}")
 
-    def resolve(self, marker: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None) -> Resolved:
+    def resolve(
+        self, marker: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> Resolved:
         resolved = resolve(cli=self.cli, overrides=overrides, marker=marker, ini=self.ini, env=self.env)
         return _rebase_ini_paths(resolved, self.ini_dir)
 
     def model(self, config: AttackConfig) -> Any:
         if config.model is None:
             raise ConfigError(
-                "no model is configured: pass --ner-model PATH or --ner-model module:attr, set ini ner_model, "
-                f"or give the marker keyword {MARKER_NAME}(model=...)"
+                "no model is configured: pass --ner-model PATH or --ner-model module:attr, "
+                f"set ini ner_model, or give the marker keyword {MARKER_NAME}(model=...)"
             )
         key = (config.model, tuple(sorted((config.label_map or {}).items())))
         if key not in self.models:
@@ -352,12 +356,14 @@ def _rebase_ini_paths(resolved: Resolved, ini_dir: Path | None) -> Resolved:
     changes: dict[str, str] = {}
     for name, source in resolved.sources.items():
         value = getattr(resolved.config, name)
-        is_path = SETTINGS_BY_NAME[name].type == "path" or (name == "model" and value is not None)
-        if not source.startswith("ini ") or not is_path or value is None or Path(value).is_absolute():
+        if not source.startswith("ini ") or not isinstance(value, str) or Path(value).is_absolute():
             continue
-        # A model spec is a path only when one exists there; otherwise it is module:attr.
-        if name != "model" or (ini_dir / value).exists():
-            changes[name] = str(ini_dir / value)
+        candidate = ini_dir / value
+        if SETTINGS_BY_NAME[name].type == "path":
+            changes[name] = str(candidate)
+        elif name == "model" and candidate.exists():
+            # A model spec that names no existing path is module:attr, which stays as it is.
+            changes[name] = str(candidate)
     if not changes:
         return resolved
     return Resolved(resolved.config.replace(**changes), resolved.sources)
@@ -378,6 +384,7 @@ def _run_attack(config: pytest.Config, resolved: Resolved, label: str) -> Attack
     metrics = summarize(run)
     gates = evaluate_gates(metrics, settings, resolved.sources)
     report = build_report(run, metrics, settings, resolved.sources, gates=gates)
+    # NOTE: every attack in a session writes to the same configured paths, so the last one wins.
     if settings.report is not None:
         write_json_report(settings.report, report)
     if settings.markdown_report is not None:

@@ -184,7 +184,8 @@ def format_markdown(report: Mapping[str, Any]) -> str:
 
     per_type = report.get("per_type", {})
     if per_type:
-        lines += ["", "### Per entity type", "", "| type | support | F1 clean | F1 under attack |", "|---|---|---|---|"]
+        lines += ["", "### Per entity type", ""]
+        lines += ["| type | support | F1 clean | F1 under attack |", "|---|---|---|---|"]
         for label in sorted(per_type):
             scores = per_type[label]
             lines.append(
@@ -192,9 +193,11 @@ def format_markdown(report: Mapping[str, Any]) -> str:
                 f"{_format_fraction(scores.get('f1_under_attack'))} |"
             )
 
-    examples = [record for record in report.get("sentences", []) if record.get("status") == Status.SUCCESSFUL.value]
+    records = report.get("sentences", [])
+    examples = [record for record in records if record.get("status") == Status.SUCCESSFUL.value]
     if examples:
-        lines += ["", f"### Successful attacks (first {min(len(examples), MARKDOWN_EXAMPLES)} of {len(examples)})", ""]
+        shown = min(len(examples), MARKDOWN_EXAMPLES)
+        lines += ["", f"### Successful attacks (first {shown} of {len(examples)})", ""]
         for record in examples[:MARKDOWN_EXAMPLES]:
             lines.append(f"- {_escape(' '.join(record['words']))} → {_marked_adversarial(record)}")
 
@@ -327,4 +330,7 @@ def _marked_adversarial(record: Mapping[str, Any]) -> str:
         start = change["start"] + shift
         changed.update(range(start, start + len(change["replacement"])))
         shift += len(change["replacement"]) - len(change["original"])
-    return " ".join(f"**{_escape(word)}**" if index in changed else _escape(word) for index, word in enumerate(words))
+    marked = []
+    for index, word in enumerate(words):
+        marked.append(f"**{_escape(word)}**" if index in changed else _escape(word))
+    return " ".join(marked)

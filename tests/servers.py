@@ -1,8 +1,8 @@
 """Real HTTP servers on 127.0.0.1 for tests: a small Wikidata-like API and an OpenAI-compatible LLM.
 
-Each server runs in a background thread on a free port, counts the requests it receives, and can inject
-faults into its next responses: HTTP 429 or 503 with ``Retry-After``, HTTP 5xx, a slow response that trips a
-client's read timeout, and malformed JSON. Both reject a request with HTTP 403 when its User-Agent is
+Each server runs in a background thread on a free port and counts the requests it receives. It can inject
+faults into its next responses: HTTP 429 or 503 with ``Retry-After``, HTTP 5xx, a slow response that trips
+a client's read timeout, and malformed JSON. Both reject a request with HTTP 403 when its User-Agent is
 missing or is a library default, as Wikimedia does.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from typing_extensions import Self
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 ENTITY_URI = "http://www.wikidata.org/entity/"
@@ -73,8 +74,7 @@ class FakeServer:
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     @property
     def count(self) -> int:
@@ -87,16 +87,16 @@ class FakeServer:
         with self._lock:
             self.faults.extend(faults)
 
-    def start(self) -> "FakeServer":
+    def start(self) -> None:
         self._thread.start()
-        return self
 
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "FakeServer":
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

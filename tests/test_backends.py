@@ -15,7 +15,11 @@ from pytest_nerrobust.config import AttackConfig
 from pytest_nerrobust.corpus import Sentence
 from pytest_nerrobust.errors import ConfigError, ModelLoadError
 from pytest_nerrobust.substitution.backends import build_entity_source, build_infiller
-from pytest_nerrobust.substitution.entities import ChainEntitySource, CorpusEntitySource, GazetteerEntitySource
+from pytest_nerrobust.substitution.entities import (
+    ChainEntitySource,
+    CorpusEntitySource,
+    GazetteerEntitySource,
+)
 from pytest_nerrobust.substitution.llm_http import LLMHttpInfiller
 from pytest_nerrobust.substitution.masked_lm import MaskedLMInfiller
 from pytest_nerrobust.substitution.pools import PoolEntitySource
@@ -182,12 +186,12 @@ class LexiconModel:
     """A real if simple NER model: it tags the words it saw inside entities of a training file, with the type
     they had there, and tags every other word O. Unseen substitutes fool it, so attacks succeed."""
 
-    labels = ["LOC", "MISC", "ORG", "PER"]
     fingerprint = "lexicon-model-v1"
 
     def __init__(self, path: Path) -> None:
         from pytest_nerrobust.corpus import read_corpus
 
+        self.labels = ["LOC", "MISC", "ORG", "PER"]
         self.types: dict[str, str] = {}
         for sentence in read_corpus(path).sentences:
             for span in sentence.spans:

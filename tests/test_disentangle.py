@@ -10,14 +10,17 @@ import pytest
 import torch
 
 from pytest_nerrobust.attribution.disentangle import (
+    CACHE_NAMESPACE,
+    STATE_FORMAT_VERSION,
     Disentangler,
     DisentanglerSettings,
     collect_training_pairs,
     context_recovery_error,
+    data_fingerprint,
     gold_entity_mask,
     pooled_context,
 )
-from pytest_nerrobust.cache import Cache
+from pytest_nerrobust.cache import Cache, make_key
 from pytest_nerrobust.corpus import Sentence
 from pytest_nerrobust.errors import ConfigError, NerRobustError
 
@@ -250,12 +253,32 @@ def test_cache_key_includes_settings(model, corpus, tmp_path):
     assert cache.stats()["disentangler"] == {"hits": 0, "misses": 2}
 
 
+def test_cache_key_ignores_feature_batch_size(model, corpus, tmp_path):
+    cache = Cache(tmp_path / "cache")
+    Disentangler(FAST, cache=cache).fit(model, corpus)
+    other = Disentangler(DisentanglerSettings(**{**asdict(FAST), "feature_batch_size": 7}), cache=cache).fit(model, corpus)
+    assert other.loaded_from_cache is True
+
+
 def test_cache_key_includes_data(model, corpus, tmp_path):
     cache = Cache(tmp_path / "cache")
     first = Disentangler(FAST, cache=cache).fit(model, corpus)
     other = Disentangler(FAST, cache=cache).fit(model, corpus[:100])
     assert other.loaded_from_cache is False
     assert other.fingerprint() != first.fingerprint()
+
+
+def test_cache_unreadable_entry_retrains(model, corpus, tmp_path):
+    cache = Cache(tmp_path / "cache")
+    parts = (model.fingerprint, data_fingerprint(corpus), FAST.result_key(), STATE_FORMAT_VERSION)
+    cache.set(make_key(CACHE_NAMESPACE, *parts), b"not a torch file")
+    retrained = Disentangler(FAST, cache=cache).fit(model, corpus)
+    reloaded = Disentangler(FAST, cache=cache).fit(model, corpus)
+
+    assert retrained.loaded_from_cache is False
+    assert len(retrained.history.reconstruction) == FAST.epochs
+    assert reloaded.loaded_from_cache is True
+    assert reloaded.history == retrained.history
 
 
 @pytest.mark.parametrize(

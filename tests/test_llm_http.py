@@ -214,6 +214,21 @@ def test_missing_api_key_falls_back(server, caplog):
     assert "returned HTTP 401 Unauthorized; check the endpoint's access rules and credentials" in caplog.text
 
 
+def test_cached_responses_after_stop(server, tmp_path, caplog):
+    cache = Cache(tmp_path / "cache")
+    expected = make_infiller(server.url, cache).candidates(SENTENCE, 1, 5)
+    infiller = make_infiller(server.url, cache)
+    server.api_key = SECRET
+    with caplog.at_level(logging.WARNING):
+        for position in (0, 2, 3):
+            infiller.candidates(SENTENCE, position, 5)
+
+    assert infiller.candidates(SENTENCE, 1, 5) == expected
+    assert infiller.candidates(["A", "cat", "sat"], 1, 5) == []
+    assert server.count == 4
+    assert "LLM endpoint failed 3 lookups in a row; it is skipped for the rest of this run" in caplog.text
+
+
 def test_rate_limit_retried(server, caplog):
     infiller = make_infiller(server.url, Cache(None))
     server.inject(status_fault(429, retry_after="0"))

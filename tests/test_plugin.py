@@ -603,3 +603,19 @@ def test_xdist_summary_reaches_controller(project: pytest.Pytester) -> None:
         "",
         *SKIPPED_SUMMARY,
     ]
+
+
+def test_ini_paths_relative_to_ini_file(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("config")
+    pytester.path.joinpath("config", "pytest.ini").write_text(
+        "[pytest]\nner_data = data/sentences.conll\nner_model = mymodule:tagger\n", encoding="utf-8"
+    )
+    pytester.makepyfile(
+        test_paths="""
+        def test_paths(ner_config, pytestconfig):
+            assert ner_config.data == str(pytestconfig.inipath.parent / "data" / "sentences.conll")
+            assert ner_config.model == "mymodule:tagger"
+        """
+    )
+    result = run(pytester, "-c", "config/pytest.ini", "--rootdir", str(pytester.path), "-k", "not nerrobust")
+    result.assert_outcomes(passed=1, deselected=1)

@@ -11,8 +11,8 @@ from conftest import SHARED_DATA
 from pytest_nerrobust.errors import ConfigError
 from pytest_nerrobust.substitution.pools import (
     CONLL_POOL_TYPES,
-    ClassFilter,
     DEFAULT_CLASS_FILTERS,
+    ClassFilter,
     PoolEntitySource,
     discover_pool_files,
     label_words,
@@ -122,7 +122,7 @@ def test_discover_missing_directory(tmp_path):
 
 
 def test_discover_empty_directory(tmp_path):
-    with pytest.raises(ConfigError, match=r"holds no TYPE.jsonl pool files"):
+    with pytest.raises(ConfigError, match=r"contains no TYPE.jsonl pool files"):
         discover_pool_files(tmp_path)
 
 
@@ -256,3 +256,21 @@ def test_real_pools_no_noise_class():
     assert {candidate.category for candidate in found} <= {"sovereign state", "country", "federation",
                                                            "historical country"}
     assert "taxon" not in {candidate.category for candidate in found}
+
+
+def test_capitals_mention_capitals(pool_dir):
+    source = PoolEntitySource(pool_dir)
+
+    found = source.candidates(["PARIS"], "LOC", 10)
+
+    assert sorted(words_of(found)) == [("BEIJING",), ("BERLIN",), ("LONDON",), ("PRAGUE",), ("ROME",)]
+
+
+def test_punctuated_label_mention(tmp_path):
+    write_lines(tmp_path / "GPE.jsonl", [{"class_id": "Q1093829", "class_title": "city of the United States",
+                                         "instances": {"Q61": "Washington, D.C.", "Q60": "New York City"}}])
+    source = PoolEntitySource(tmp_path)
+
+    found = source.candidates(["Washington", ",", "D.C."], "LOC", 5)
+
+    assert words_of(found) == [("New", "York", "City")]

@@ -93,6 +93,14 @@ def test_type_guides_link_person(server):
     assert words_of(found) == PEOPLE
 
 
+def test_capitals_mention_capitals(server):
+    source = make_source(server, Cache(None))
+
+    found = source.candidates(["MANCHESTER", "UNITED"], "ORG", 10)
+
+    assert words_of(found) == {tuple(word.upper() for word in words) for words in CLUBS}
+
+
 def test_unknown_type_no_request(server):
     source = make_source(server, Cache(None))
 
@@ -259,6 +267,20 @@ def test_repeated_failures_stop_requests(server, caplog):
     assert found == []
     assert server.count == sent
     assert "Wikidata failed 3 lookups in a row; it is skipped for the rest of this run" in caplog.text
+
+
+def test_cached_lookups_after_stop(server, tmp_path):
+    cache = Cache(tmp_path / "cache")
+    expected = make_source(server, cache).candidates(["Paris"], "LOC", 5)
+    source = make_source(server, cache)
+    server.inject(*[status_fault(403)] * 3)
+    for mention in (["London"], ["Berlin"], ["Tokyo"]):
+        source.candidates(mention, "LOC", 5)
+    sent = server.count
+
+    assert source.candidates(["Paris"], "LOC", 5) == expected
+    assert source.candidates(["Prague"], "LOC", 5) == []
+    assert server.count == sent
 
 
 def test_chain_falls_back_to_corpus(server, caplog):

@@ -19,6 +19,7 @@ import io
 import itertools
 import json
 import logging
+import pickle
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from pytest_nerrobust.cache import make_key
 from pytest_nerrobust.errors import ConfigError, NerRobustError
 
 if TYPE_CHECKING:
@@ -44,10 +46,11 @@ STATE_FORMAT_VERSION = 1
 class DisentanglerSettings:
     """Training settings of the disentangler.
 
-    ``hidden_sizes`` are the encoder's layer widths; the last one is the width of the entity code E'. The
-    decoder and the discriminator use the same widths in reverse. ``discriminator_steps`` is the number of
-    discriminator updates before each autoencoder update. ``batch_size`` counts entity words per update and
-    ``feature_batch_size`` counts sentences per call of ``model.word_features``.
+    ``hidden_sizes`` are the encoder's layer widths, and the last one is the width of the entity code E'.
+    The decoder and the discriminator use the same widths in reverse. ``discriminator_steps`` is the number
+    of discriminator updates before each autoencoder update. ``batch_size`` counts entity words per update.
+    ``feature_batch_size`` counts sentences per call of ``model.word_features`` and is the only setting that
+    leaves the trained weights unchanged, so cache keys leave it out.
     """
 
     hidden_sizes: tuple[int, ...] = (64, 10)
@@ -78,6 +81,12 @@ class DisentanglerSettings:
                     f"disentangler {name} {value!r} is invalid; give a non-negative number"
                     + (" above 0" if name == "learning_rate" else "")
                 )
+
+    def result_key(self) -> dict[str, Any]:
+        """Return the settings that change the trained weights, for cache keys and fingerprints."""
+        values = asdict(self)
+        del values["feature_batch_size"]
+        return values
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DisentanglerSettings:
@@ -251,7 +260,7 @@ class Disentangler:
     def fingerprint(self) -> str:
         """Identify the trained disentangler by settings, model and data, for cache keys of later steps."""
         payload = json.dumps(
-            [asdict(self.settings), self.model_fingerprint, self.data_fingerprint, STATE_FORMAT_VERSION],
+            [self.settings.result_key(), self.model_fingerprint, self.data_fingerprint, STATE_FORMAT_VERSION],
             sort_keys=True,
         )
         return "disentangler:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
@@ -265,7 +274,7 @@ class Disentangler:
         """
         self.model_fingerprint = str(model.fingerprint)
         self.data_fingerprint = data_fingerprint(sentences)
-        parts = (self.model_fingerprint, self.data_fingerprint, asdict(self.settings), STATE_FORMAT_VERSION)
+        parts = (self.model_fingerprint, self.data_fingerprint, self.settings.result_key(), STATE_FORMAT_VERSION)
         trained_here = False
 
         def train() -> bytes:
@@ -276,16 +285,23 @@ class Disentangler:
 
         if self.cache is None:
             train()
-        else:
-            state = self.cache.get_or_compute(CACHE_NAMESPACE, parts, train)
-            if not trained_here:
-                self._load_state_bytes(state)
-                self.loaded_from_cache = True
-                logger.info(
-                    "disentangler loaded from cache (trained in %.1f s on %d entity words)",
-                    self.training_seconds,
-                    self.training_pairs,
-                )
+            return self
+
+        state = self.cache.get_or_compute(CACHE_NAMESPACE, parts, train)
+        if trained_here:
+            return self
+        try:
+            self._load_state_bytes(state)
+        except (NerRobustError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as error:
+            logger.warning("cached disentangler is unreadable (%s); training it again", error)
+            self.cache.set(make_key(CACHE_NAMESPACE, *parts), train())
+            return self
+        self.loaded_from_cache = True
+        logger.info(
+            "disentangler loaded from cache (trained in %.1f s on %d entity words)",
+            self.training_seconds,
+            self.training_pairs,
+        )
         return self
 
     def _train(self, model: GradientNERModel, sentences: Sequence[Sentence]) -> None:

@@ -56,6 +56,10 @@ class HttpError(BackendError):
         self.status = status
 
 
+class BackendDisabledError(BackendError):
+    """A backend was turned off for the rest of the run after repeated failures, so no request was sent."""
+
+
 class MalformedResponseError(BackendError):
     """A service returned JSON of an unexpected shape, or an error object in a successful response."""
 
@@ -78,7 +82,9 @@ class FailureTracker:
     """Logs the failed lookups of one backend and turns the backend off after too many in a row.
 
     Every failure is logged as a warning until ``max_consecutive`` failures in a row. Then one more warning
-    logs that the backend is skipped for the rest of the run. Lookups blocked by offline mode are logged once.
+    logs that the backend is skipped for the rest of the run, and :meth:`check` raises
+    :class:`BackendDisabledError` before each later request, so cached lookups still work. Lookups blocked by
+    offline mode are logged once.
     """
 
     def __init__(self, backend: str, fallback: str, max_consecutive: int = 3) -> None:
@@ -90,21 +96,28 @@ class FailureTracker:
         self.disabled = False
         self._consecutive = 0
 
+    def check(self) -> None:
+        """Raise :class:`BackendDisabledError` when the backend is turned off; call it before each request."""
+        if self.disabled:
+            raise BackendDisabledError(f"{self.backend} is skipped for the rest of this run")
+
     def succeeded(self) -> None:
         """Reset the run of consecutive failures."""
         self._consecutive = 0
 
-    def failed(self, what: str, error: BackendError) -> None:
-        """Record a failed lookup of ``what`` and log it."""
+    def failed(self, lookup: str, error: BackendError) -> None:
+        """Record a failed ``lookup`` (a description for the log) and log it."""
+        if isinstance(error, BackendDisabledError):
+            return
         if isinstance(error, OfflineModeError):
             self.offline_misses += 1
             if self.offline_misses == 1:
                 logger.warning("offline mode: %s lookups missing from the cache (first: %s) are skipped, so %s",
-                               self.backend, what, self.fallback)
+                               self.backend, lookup, self.fallback)
             return
         self.failures += 1
         self._consecutive += 1
-        logger.warning("%s lookup of %s failed, so %s: %s", self.backend, what, self.fallback, error)
+        logger.warning("%s lookup of %s failed, so %s: %s", self.backend, lookup, self.fallback, error)
         if self._consecutive >= self.max_consecutive and not self.disabled:
             self.disabled = True
             logger.warning("%s failed %d lookups in a row; it is skipped for the rest of this run",
@@ -217,12 +230,12 @@ class HttpClient:
                 continue
 
             if response.status_code in RETRY_STATUSES:
-                wait = self._wait_before_retry(response, attempt)
-                if attempt == attempts or wait is None:
+                retry_wait = self._wait_before_retry(response, attempt)
+                if attempt == attempts or retry_wait is None:
                     raise HttpError(self._status_message(where, response, attempt), response.status_code)
                 logger.warning("%s returned HTTP %d; retrying in %.1f s (attempt %d of %d)", where,
-                               response.status_code, wait, attempt + 1, attempts)
-                self._sleep(wait)
+                               response.status_code, retry_wait, attempt + 1, attempts)
+                self._sleep(retry_wait)
                 continue
             if response.status_code >= 400:
                 raise HttpError(self._status_message(where, response, attempt), response.status_code)

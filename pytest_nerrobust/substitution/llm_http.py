@@ -159,7 +159,7 @@ class LLMHttpInfiller:
 
     def candidates(self, words: Sequence[str], position: int, limit: int) -> list[str]:
         """Return at most ``limit`` single-word replacements for ``words[position]``, or ``[]`` on failure."""
-        if limit <= 0 or not 0 <= position < len(words) or self.tracker.disabled:
+        if limit <= 0 or not 0 <= position < len(words):
             return []
         prompt = build_prompt(words, position, self.count)
         parts = (self.url, self.model, PROMPT_VERSION, SYSTEM_PROMPT, prompt, self.temperature, self.max_tokens,
@@ -173,6 +173,7 @@ class LLMHttpInfiller:
         return filter_context_candidates(parse_candidates(text), words, position, self.lexicon)[:limit]
 
     def _complete(self, prompt: str) -> str:
+        self.tracker.check()
         body: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
         if self.model:
             body["model"] = self.model

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from pytest_nerrobust.errors import ConfigError
 from pytest_nerrobust.substitution.base import EntityCandidate
+from pytest_nerrobust.substitution.entities import _match_case
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,11 @@ def label_words(label: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+def _name_key(text: str) -> str:
+    """Return the lookup key of a name: its CoNLL-style words, lowercased, joined by spaces."""
+    return " ".join(label_words(text)).casefold()
+
+
 def discover_pool_files(directory: str | Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
     """Find pool files and link files under ``directory``, by entity type (the file name without suffix).
 
@@ -313,7 +319,7 @@ class PoolEntitySource:
         """
         if limit <= 0 or not mention:
             return []
-        key = " ".join(mention).casefold()
+        key = _name_key(" ".join(mention))
         linked: dict[str, _Match] = {}
         unlinked: dict[str, _Match] = {}
         for pool_type in self._pool_types_for(entity_type):
@@ -328,7 +334,9 @@ class PoolEntitySource:
         ranked = sorted(matches.values(), key=lambda match: (-len(match.class_ids), match.words))
         tiebreak = {match.words: rng.random() for match in ranked}
         ranked.sort(key=lambda match: (-len(match.class_ids), tiebreak[match.words]))
-        return [EntityCandidate(match.words, self.name, match.category) for match in ranked[:limit]]
+        # A headline mention in capitals gets candidates in capitals, like the offline sources give.
+        return [EntityCandidate(_match_case(match.words, mention), self.name, match.category)
+                for match in ranked[:limit]]
 
     @staticmethod
     def _collect(index: _TypeIndex, key: str, class_ids: set[str], matches: dict[str, _Match]) -> None:
@@ -338,9 +346,7 @@ class PoolEntitySource:
             for instance_id, label in pool_class.instances.items():
                 words = label_words(label)
                 label_key = " ".join(words).casefold()
-                if not words or label_key == key or instance_id in link.item_ids:
-                    continue
-                if label.casefold() in link.item_labels:
+                if not words or label_key == key or instance_id in link.item_ids or label_key in link.item_labels:
                     continue
                 match = matches.setdefault(label_key, _Match(words))
                 match.class_ids.add(class_id)
@@ -387,7 +393,7 @@ class PoolEntitySource:
                                       "'instance_title'; fix the pool file or remove it from --kb-pools")
         for pool_class in index.classes.values():
             for label in pool_class.instances.values():
-                index.classes_by_label.setdefault(label.casefold(), set()).add(pool_class.class_id)
+                index.classes_by_label.setdefault(_name_key(label), set()).add(pool_class.class_id)
         for path in self._link_files.get(pool_type, []):
             for _, row in _read_rows(path):
                 self._add_link(index, row)
@@ -401,14 +407,14 @@ class PoolEntitySource:
         classes = row.get("classes")
         if not isinstance(text, str) or not isinstance(classes, dict):
             return
-        link = index.links.setdefault(text.casefold(), _Link())
+        link = index.links.setdefault(_name_key(text), _Link())
         link.class_ids.update(str(class_id) for class_id in classes)
         # The linked item and its title are the mention itself under another name, so never substitutes.
         item_id, title = row.get("ent_id"), row.get("linked_title")
         if isinstance(item_id, str) and item_id:
             link.item_ids.add(item_id)
         if isinstance(title, str) and title:
-            link.item_labels.add(title.casefold())
+            link.item_labels.add(_name_key(title))
 
 
 def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:

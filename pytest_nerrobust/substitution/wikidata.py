@@ -30,11 +30,14 @@ from typing import Any
 from pytest_nerrobust.cache import Cache
 from pytest_nerrobust.errors import BackendError
 from pytest_nerrobust.substitution.base import EntityCandidate
+from pytest_nerrobust.substitution.entities import _match_case
 from pytest_nerrobust.substitution.http import FailureTracker, HttpClient, MalformedResponseError
 from pytest_nerrobust.substitution.pools import label_words
 
 logger = logging.getLogger(__name__)
 
+# NOTE: the request and query shapes are tested against a local server that imitates the Wikidata API and
+# query service, never against these public endpoints.
 DEFAULT_API_URL = "https://www.wikidata.org/w/api.php"
 DEFAULT_SPARQL_URL = "https://query.wikidata.org/sparql"
 CACHE_NAMESPACE = "wikidata"
@@ -105,8 +108,6 @@ class WikidataEntitySource:
         roots = self.type_classes.get(entity_type)
         if not roots or limit <= 0 or not mention:
             return []
-        if self.tracker.disabled:
-            return []
         text = " ".join(mention)
         try:
             linked = self.link(text, roots)
@@ -141,6 +142,7 @@ class WikidataEntitySource:
                   "type": "item", "limit": str(self.search_limit), "format": "json"}
 
         def fetch() -> list[str]:
+            self.tracker.check()
             response = _object(self.client.get_json(self.api_url, params), "wbsearchentities")
             hits = response.get("search")
             if not isinstance(hits, list):
@@ -154,6 +156,7 @@ class WikidataEntitySource:
         params = {"action": "wbgetentities", "ids": "|".join(item_ids), "props": "claims", "format": "json"}
 
         def fetch() -> dict[str, list[str]]:
+            self.tracker.check()
             response = _object(self.client.get_json(self.api_url, params), "wbgetentities")
             entities = response.get("entities")
             if not isinstance(entities, dict):
@@ -202,6 +205,7 @@ class WikidataEntitySource:
         headers = {"Accept": "application/sparql-results+json"}
 
         def fetch() -> list[dict[str, Any]]:
+            self.tracker.check()
             if len(query) > MAX_GET_QUERY_CHARS:
                 response = self.client.post_form(self.sparql_url, {"query": query, "format": "json"}, headers)
             else:
@@ -229,17 +233,18 @@ class WikidataEntitySource:
         rng = random.Random(f"{self.seed}:{entity_type}:{original}")
         chosen = rng.sample(pool, limit) if len(pool) > limit else pool
         category = " / ".join(linked.class_labels)
-        return [EntityCandidate(words, self.name, category) for words in chosen]
+        # A headline mention in capitals gets candidates in capitals, like the offline sources give.
+        return [EntityCandidate(_match_case(words, mention), self.name, category) for words in chosen]
 
 
-def _object(response: Any, what: str) -> dict[str, Any]:
+def _object(response: Any, endpoint: str) -> dict[str, Any]:
     if not isinstance(response, dict):
-        raise MalformedResponseError(f"{what} response is a {type(response).__name__}, not a JSON object")
+        raise MalformedResponseError(f"{endpoint} response is a {type(response).__name__}, not a JSON object")
     error = response.get("error")
     if error is not None:
         # The MediaWiki API reports errors with HTTP 200 and an "error" object.
         detail = error.get("info") or error.get("code") if isinstance(error, dict) else error
-        raise MalformedResponseError(f"{what} returned an error: {detail}")
+        raise MalformedResponseError(f"{endpoint} returned an error: {detail}")
     return response
 
 
