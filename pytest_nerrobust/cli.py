@@ -52,6 +52,31 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate_parser(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="score a model's clean entity F1 on a labelled file")
+    parser.add_argument("model", help="model directory or module:attr")
+    parser.add_argument("data", help="labelled file (CoNLL or JSON lines)")
+    parser.add_argument("--label-map", default=None, help="entity type renames DATA=MODEL,... (default: none)")
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per prediction call (default: 64)")
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pytest_nerrobust.corpus import read_corpus
+    from pytest_nerrobust.metrics import entity_f1, per_type_f1
+    from pytest_nerrobust.models.loading import check_labels, load_model, parse_label_map
+
+    corpus = read_corpus(args.data)
+    model = load_model(args.model, label_map=parse_label_map(args.label_map))
+    check_labels(model, corpus.entity_types, args.data)
+    gold = [list(sentence.tags) for sentence in corpus.sentences]
+    predicted: list[list[str]] = []
+    for start in range(0, len(gold), args.batch_size):
+        predicted.extend(model.predict([list(s.words) for s in corpus.sentences[start : start + args.batch_size]]))
+    result = {"sentences": len(gold), "f1": entity_f1(gold, predicted), "per_type": per_type_f1(gold, predicted)}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def _add_attack_parser(subparsers) -> None:
     from pytest_nerrobust.config import add_options
 
@@ -95,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(subparsers)
+    _add_evaluate_parser(subparsers)
     _add_attack_parser(subparsers)
     return parser
 
@@ -103,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"train": _run_train, "attack": _run_attack}
+    handlers = {"train": _run_train, "evaluate": _run_evaluate, "attack": _run_attack}
     try:
         return handlers[args.command](args)
     except NerRobustError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -36,10 +37,21 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def infiller(model_root: Path) -> LocalLMInfiller:
-    """An infiller without a result cache, so every call runs the model."""
-    infiller = LocalLMInfiller(cache_dir=model_root, lexicon=LEXICON, num_threads=1)
-    infiller._load()
+    """An infiller whose result cache lives as long as the module, so repeated requests run the model once."""
+    infiller = LocalLMInfiller(cache=Cache(model_root / "results"), cache_dir=model_root, lexicon=LEXICON, num_threads=1)
+    infiller.candidates(DOG, 1, 1)
     return infiller
+
+
+@pytest.fixture
+def result_cache(infiller: LocalLMInfiller, tmp_path: Path) -> Iterator[Cache]:
+    """Give the shared infiller a fresh result cache for one test."""
+    module_cache = infiller.cache
+    cache = Cache(tmp_path / "results")
+    infiller.cache = cache
+    yield cache
+    infiller.cache = module_cache
+    cache.close()
 
 
 # --- prompts ---------------------------------------------------------------------------------------------
@@ -141,7 +153,7 @@ def test_converted_copy_saved(infiller: LocalLMInfiller, model_root: Path) -> No
 def test_converted_copy_reused(infiller: LocalLMInfiller, model_root: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="pytest_nerrobust.substitution.context")
     second = LocalLMInfiller(cache_dir=model_root, lexicon=LEXICON, num_threads=1)
-    second._load()
+    second.load()
     messages = [record.getMessage() for record in caplog.records]
     assert not any(message.startswith("converting") for message in messages)
     assert any(message.startswith("loading infilling model from") for message in messages)
@@ -180,48 +192,42 @@ def test_first_position_capitalised(infiller: LocalLMInfiller) -> None:
 
 
 @pytest.mark.slow
-def test_candidates_deterministic(infiller: LocalLMInfiller) -> None:
+def test_candidates_deterministic(infiller: LocalLMInfiller, result_cache: Cache) -> None:
+    infiller.cache = Cache(None)
     first = infiller.scored_candidates(CHINA, 8, 5)
     second = infiller.scored_candidates(CHINA, 8, 5)
     assert first == second
 
 
-@pytest.fixture
-def result_cache(infiller: LocalLMInfiller, tmp_path: Path):
-    """Give the shared infiller a fresh result cache for one test."""
-    cache = Cache(tmp_path / "results")
-    infiller.cache = cache
-    yield cache
-    infiller.cache = Cache(None)
-    cache.close()
-
-
 @pytest.mark.slow
-def test_warm_call_hits_cache(infiller: LocalLMInfiller, result_cache: Cache) -> None:
+def test_warm_call_hits_cache(infiller: LocalLMInfiller, result_cache: Cache, model_root: Path) -> None:
     cold = infiller.candidates(DOG, 2, 5)
     assert result_cache.stats()[INFILL_NAMESPACE] == {"hits": 0, "misses": 1}
     warm = infiller.candidates(DOG, 2, 3)
     assert result_cache.stats()[INFILL_NAMESPACE] == {"hits": 1, "misses": 1}
     assert warm == cold[:3]
 
-
-@pytest.mark.slow
-def test_cache_persists_across_instances(infiller: LocalLMInfiller, result_cache: Cache, model_root: Path) -> None:
-    expected = infiller.candidates(DOG, 5, 4)
     assert result_cache.directory is not None
     reopened = Cache(result_cache.directory)
     second = LocalLMInfiller(cache=reopened, cache_dir=model_root, lexicon=LEXICON)
-    assert second.candidates(DOG, 5, 4) == expected
+    assert second.candidates(DOG, 2, 5) == cold
     assert reopened.stats()[INFILL_NAMESPACE] == {"hits": 1, "misses": 0}
     reopened.close()
 
 
 @pytest.mark.slow
-def test_batch_matches_single_calls(infiller: LocalLMInfiller, result_cache: Cache) -> None:
-    results = infiller.candidates_batch([(DOG, 1), (CHINA, 8), (DOG, 1)], 3)
+def test_batch_matches_single_calls(infiller: LocalLMInfiller) -> None:
+    single = [infiller.candidates(DOG, 1, 3), infiller.candidates(CHINA, 0, 3)]
+    hits_before = infiller.cache.hits.get(INFILL_NAMESPACE, 0)
+    results = infiller.candidates_batch([(DOG, 1), (CHINA, 0), (DOG, 1)], 3)
+    assert results == [single[0], single[1], single[0]]
+    assert infiller.cache.hits[INFILL_NAMESPACE] == hits_before + 2
+
+
+@pytest.mark.slow
+def test_batch_computes_repeats_once(infiller: LocalLMInfiller, result_cache: Cache) -> None:
+    infiller.candidates_batch([(DOG, 1), (DOG, 6), (DOG, 1)], 3)
     assert result_cache.stats()[INFILL_NAMESPACE] == {"hits": 0, "misses": 2}
-    infiller.cache = Cache(None)
-    assert results == [infiller.candidates(DOG, 1, 3), infiller.candidates(CHINA, 8, 3), infiller.candidates(DOG, 1, 3)]
 
 
 @pytest.mark.slow

@@ -302,9 +302,10 @@ class LocalLMInfiller:
             return target
         return convert_gguf(gguf_path, target)
 
-    def _load(self) -> tuple[Any, Any]:
+    def load(self) -> None:
+        """Load the model now instead of on the first request, converting SmolLM2 first if needed."""
         if self._model is not None:
-            return self._model, self._tokenizer
+            return
 
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -335,7 +336,6 @@ class LocalLMInfiller:
             self._cache_keyword = "cache"
         if "logits_to_keep" in parameters:
             self._keep_last_logits = {"logits_to_keep": 1}
-        return model, tokenizer
 
     def _forward(self, input_ids: torch.Tensor, past: Any, attention_mask: torch.Tensor | None = None,
                  last_only: bool = False) -> torch.Tensor:
@@ -351,7 +351,7 @@ class LocalLMInfiller:
     def _rank(self, words: list[str], position: int) -> list[tuple[str, float]]:
         from pytest_nerrobust.substitution.filters import filter_context_candidates
 
-        self._load()
+        self.load()
         proposals: list[str] = []
         for prompt in prompts.build_infill_prompts(words, position, self._document_start):
             proposals.extend(self._propose(prompt))
