@@ -56,8 +56,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Register one option group and one ini key per setting, both with the same help text."""
     group = parser.getgroup("nerrobust", "adversarial robustness of NER models (pytest-nerrobust)")
     add_options(group.addoption)
+    ini_type = _ini_value_type()
     for setting in SETTINGS:
-        parser.addini(setting.ini, help=setting.help_text(), type="string", default=None)
+        parser.addini(setting.ini, help=setting.help_text(), type=ini_type, default=None)
+
+
+def _ini_value_type() -> Any:
+    """Return the ini type: strings, plus native TOML numbers and booleans where pytest accepts a union."""
+    # pytest 9.2 added type expressions to addini. Earlier versions take only the "string" tag, so a
+    # native TOML table ([tool.pytest]) needs quoted numbers there.
+    if pytest.version_tuple >= (9, 2):
+        return str | int | float | bool
+    return "string"
 
 
 def pytest_configure(config: pytest.Config) -> None:
