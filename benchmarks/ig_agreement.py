@@ -51,8 +51,9 @@ def main() -> None:
     print(f"| setting | top-1 agreement | top-3 agreement | s per sentence | mean steps |")
     print("|---|---|---|---|---|")
     print(f"| 50 steps (reference) | 1.000 | 1.000 | {reference_seconds:.3f} | 50 |")
-    for steps, max_steps in ((4, 4), (8, 8), (8, 32), (16, 16), (16, 64)):
-        selector = IntegratedGradientsSelector(steps=steps, max_steps=max_steps)
+    settings = ((4, 4, 0.05), (8, 8, 0.05), (16, 16, 0.05), (8, 64, 0.05), (16, 64, 0.05), (16, 64, 0.02), (8, 64, 0.01))
+    for steps, max_steps, tolerance in settings:
+        selector = IntegratedGradientsSelector(steps=steps, max_steps=max_steps, tolerance=tolerance)
         scores, seconds = run(selector)
         agreement = {}
         for k in (1, 3):
@@ -61,7 +62,7 @@ def main() -> None:
             )
             agreement[k] = same / len(scores)
         mean_steps = sum(selector.step_counts) / len(selector.step_counts)
-        label = f"{steps} steps" if steps == max_steps else f"{steps} steps, refined up to {max_steps}"
+        label = f"{steps} steps" if steps == max_steps else f"{steps} steps, refined up to {max_steps} at gap {tolerance}"
         print(f"| {label} | {agreement[1]:.3f} | {agreement[3]:.3f} | {seconds:.3f} | {mean_steps:.1f} |", flush=True)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +116,8 @@ class SentenceEncoder:
     The model loads on first use, so building an encoder is cheap.
 
     >>> encoder = SentenceEncoder()  # doctest: +SKIP
-    >>> encoder.similarity("The dog barked.", ["A dog was barking.", "Stocks fell."]).round(2)  # doctest: +SKIP
+    >>> candidates = ["A dog was barking.", "Stocks fell."]
+    >>> encoder.similarity("The dog barked.", candidates).round(2)  # doctest: +SKIP
     array([0.84, 0.05], dtype=float32)
     """
 
@@ -154,11 +156,13 @@ class SentenceEncoder:
 
             logger.info("loading sentence encoder from %s", self.model_path)
             try:
-                self._model = SentenceTransformer(str(self.model_path), device=self.device, local_files_only=True)
+                self._model = SentenceTransformer(
+                    str(self.model_path), device=self.device, local_files_only=True
+                )
             except (OSError, ValueError) as error:
                 raise ModelLoadError(
-                    f"sentence encoder directory {str(self.model_path)!r} could not be loaded ({error}); pass "
-                    "a sentence-transformers model directory as model_path"
+                    f"sentence encoder directory {str(self.model_path)!r} could not be loaded ({error}); "
+                    "pass a sentence-transformers model directory as model_path"
                 ) from error
         return self._model
 
@@ -205,17 +209,18 @@ class SentenceEncoder:
             for text, row in zip(new_texts, self._encode_uncached(new_texts)):
                 known[text] = row
 
-        # get_or_compute keeps the cache's hit and miss counters exact; known values serve as the
-        # computed value for new texts and as a fallback for an entry evicted since the first read.
+        # get_or_compute keeps the cache's hit and miss counters exact. The known rows serve as the
+        # computed value for new texts, and for an entry evicted since the first read.
         rows = [
-            cache.get_or_compute(EMBEDDING_NAMESPACE, (fingerprint, text), lambda text=text: known[text])
+            cache.get_or_compute(EMBEDDING_NAMESPACE, (fingerprint, text), partial(known.__getitem__, text))
             for text in texts
         ]
         return np.stack([np.asarray(row, dtype=np.float32) for row in rows])
 
     def _dimension(self) -> int:
         model = self._load()
-        # sentence-transformers 6.3 deprecates get_sentence_embedding_dimension in favour of get_embedding_dimension.
+        # sentence-transformers 6.3 deprecates get_sentence_embedding_dimension in favour of
+        # get_embedding_dimension.
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         dimension = getter()
         return int(dimension) if dimension is not None else 0

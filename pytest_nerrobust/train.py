@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 
 from pytest_nerrobust.corpus import Sentence, read_corpus
-from pytest_nerrobust.errors import ModelLoadError
+from pytest_nerrobust.errors import ConfigError, ModelLoadError
 from pytest_nerrobust.models.hf import CRF_FILE, METADATA_FILE
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,22 @@ class TrainSettings:
     seed: int = 0
     crf: bool = False
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("epochs", self.epochs, self.epochs >= 1, "an integer >= 1", "--epochs"),
+            ("batch_size", self.batch_size, self.batch_size >= 1, "an integer >= 1", "--batch-size"),
+            ("learning_rate", self.learning_rate, self.learning_rate > 0, "a number > 0", "--learning-rate"),
+            ("crf_learning_rate", self.crf_learning_rate, self.crf_learning_rate > 0, "a number > 0", ""),
+            ("weight_decay", self.weight_decay, self.weight_decay >= 0, "a number >= 0", ""),
+            ("warmup_fraction", self.warmup_fraction, 0 <= self.warmup_fraction <= 1, "a number from 0 to 1", ""),
+            ("max_length", self.max_length, self.max_length >= 3, "an integer >= 3", "--max-length"),
+            ("limit", self.limit, self.limit is None or self.limit >= 1, "an integer >= 1 or none", "--limit"),
+        )
+        for name, value, valid, expected, flag in checks:
+            if not valid:
+                where = f" ({flag})" if flag else ""
+                raise ConfigError(f"invalid training setting {name}={value!r}{where}; pass {expected}")
 
 
 def default_encoder_path() -> Path:
@@ -94,6 +110,7 @@ def train_token_classifier(
     label2id = {tag: index for index, tag in enumerate(tag_names)}
 
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_path), local_files_only=True, use_fast=True)
+    _check_max_length(settings.max_length, tokenizer, encoder_path)
     network = AutoModelForTokenClassification.from_pretrained(
         str(encoder_path),
         num_labels=len(tag_names),
@@ -149,6 +166,24 @@ def train_token_classifier(
 
     _save(network, crf, tokenizer, Path(output_dir), settings, encoder_path, Path(train_path), metrics)
     return metrics
+
+
+def _check_max_length(max_length: int, tokenizer, encoder_path: Path) -> None:
+    """Raise :class:`ConfigError` when rows of ``max_length`` pieces cannot fit the encoder."""
+    from transformers import AutoConfig
+
+    positions = getattr(AutoConfig.from_pretrained(str(encoder_path), local_files_only=True), "max_position_embeddings", None)
+    if positions is not None and max_length > positions:
+        raise ConfigError(
+            f"max_length {max_length} (--max-length) exceeds the {positions} position embeddings of encoder "
+            f"{str(encoder_path)!r}; pass {positions} or less"
+        )
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
+    if max_length <= specials:
+        raise ConfigError(
+            f"max_length {max_length} (--max-length) leaves no room for words beside the encoder's {specials} "
+            f"special tokens; pass {specials + 1} or more"
+        )
 
 
 def _tag_names_for(sentences: Sequence[Sentence]) -> list[str]:

@@ -51,7 +51,10 @@ def tiny_encoder_dir(tmp_path_factory, demo_files) -> Path:
     vocabulary = specials + sorted(words | set(letters)) + pieces
     (directory / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
 
-    tokenizer = BertTokenizerFast(vocab_file=str(directory / "vocab.txt"), do_lower_case=True)
+    # transformers 5 reads the vocabulary from ``vocab``; an unknown ``vocab_file`` keyword is ignored and
+    # leaves only the special tokens, so every word would become [UNK].
+    tokenizer = BertTokenizerFast(vocab=str(directory / "vocab.txt"), do_lower_case=True)
+    assert len(tokenizer) == len(vocabulary), f"tokenizer kept {len(tokenizer)} of {len(vocabulary)} vocabulary entries"
     tokenizer.save_pretrained(str(directory))
     torch.manual_seed(0)
     config = BertConfig(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import pytest
 
@@ -23,9 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 DOG = ["The", "dog", "barked", "at", "the", "mailman", "."]
-CHINA = "But China saw their luck desert them in the second match of the group .".split()
+CHINA = ["But", "China", "saw", "their", "luck", "desert", "them", "in", "the", "second", "match", "of",
+         "the", "group", "."]
 ANIMALS = {"cat", "puppy", "bear", "animal", "pig", "monkey", "wolf", "fox", "horse", "cow", "bird", "kitten"}
-# Small enough that no test needs the gazetteer lexicon; "tokyo" shows the lexicon is applied.
+# A small lexicon spares the tests loading the gazetteers.
 LEXICON = {"tokyo"}
 
 
@@ -38,7 +40,8 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def infiller(model_root: Path) -> LocalLMInfiller:
     """An infiller whose result cache lives as long as the module, so repeated requests run the model once."""
-    infiller = LocalLMInfiller(cache=Cache(model_root / "results"), cache_dir=model_root, lexicon=LEXICON, num_threads=1)
+    cache = Cache(model_root / "results")
+    infiller = LocalLMInfiller(cache=cache, cache_dir=model_root, lexicon=LEXICON, num_threads=1)
     infiller.candidates(DOG, 1, 1)
     return infiller
 
@@ -102,13 +105,19 @@ def test_gguf_found_in_package() -> None:
 
 @pytest.mark.parametrize("setting", ["pool_size", "max_word_tokens", "batch_size"])
 def test_invalid_setting_rejected(setting: str) -> None:
+    settings: dict[str, Any] = {setting: 0}
     with pytest.raises(ConfigError, match=f"infiller {setting} 0 is invalid; pass an integer >= 1"):
-        LocalLMInfiller(lexicon=LEXICON, **{setting: 0})
+        LocalLMInfiller(lexicon=LEXICON, **settings)
 
 
 def test_negative_right_context_rejected() -> None:
-    with pytest.raises(ConfigError, match="infiller right_context_words -1 is invalid"):
+    with pytest.raises(ConfigError, match="infiller right_context_words -1 is invalid; pass an integer >= 0"):
         LocalLMInfiller(lexicon=LEXICON, right_context_words=-1)
+
+
+def test_zero_threads_rejected() -> None:
+    with pytest.raises(ConfigError, match="infiller num_threads 0 is invalid; pass an integer >= 1 or None"):
+        LocalLMInfiller(lexicon=LEXICON, num_threads=0)
 
 
 def test_missing_model_path_rejected(tmp_path: Path) -> None:
@@ -150,7 +159,9 @@ def test_converted_copy_saved(infiller: LocalLMInfiller, model_root: Path) -> No
 
 
 @pytest.mark.slow
-def test_converted_copy_reused(infiller: LocalLMInfiller, model_root: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_converted_copy_reused(
+    infiller: LocalLMInfiller, model_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="pytest_nerrobust.substitution.context")
     second = LocalLMInfiller(cache_dir=model_root, lexicon=LEXICON, num_threads=1)
     second.load()

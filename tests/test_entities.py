@@ -21,6 +21,8 @@ from pytest_nerrobust.substitution.entities import (
     GazetteerEntitySource,
     coverage,
     entity_lexicon,
+    entity_strings,
+    match_case,
     tokenize_name,
 )
 from pytest_nerrobust.substitution.types import TypeMapping
@@ -68,6 +70,22 @@ class EchoSource:
         found = [EntityCandidate(tuple(mention), ""), EntityCandidate(("Kyoto",), ""),
                  EntityCandidate(("Oslo",), "")]
         return found[:limit]
+
+
+class ListSource:
+    """An entity source that returns fixed names in order and records each requested limit."""
+
+    def __init__(self, names: Sequence[str], name: str = "list") -> None:
+        self.names = list(names)
+        self.name = name
+        self.requests: list[int] = []
+
+    def fingerprint(self) -> str:
+        return self.name
+
+    def candidates(self, mention: Sequence[str], entity_type: str, limit: int) -> list[EntityCandidate]:
+        self.requests.append(limit)
+        return [EntityCandidate(tuple(name.split()), "") for name in self.names[:limit]]
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +239,21 @@ def test_corpus_source_same_order_across_processes():
 
     assert outputs[0] == outputs[1]
     assert len(outputs[0]) == 11
+
+
+def test_corpus_source_demoted_last():
+    source = CorpusEntitySource(REFERENCE, demote={"berlin", "ROME"})
+
+    found = texts(source.candidates(["Paris"], "LOC", 100))
+
+    assert sorted(found[-2:]) == ["Berlin", "Rome"]
+    assert set(found[:-2]) == REFERENCE_LOCATIONS - {"Paris", "Berlin", "Rome"}
+
+
+def test_corpus_source_demote_in_fingerprint():
+    demoting = CorpusEntitySource(REFERENCE, demote={"rome"})
+
+    assert CorpusEntitySource(REFERENCE).fingerprint() != demoting.fingerprint()
 
 
 def test_corpus_source_entity_count():
@@ -469,6 +502,111 @@ def test_chain_fingerprint_lists_sources():
     assert chain.fingerprint() == "chain(echo,down)"
 
 
+def test_chain_demoted_after_all_sources():
+    first = ListSource(["Berlin", "Rome", "Madrid"], name="first")
+    second = ListSource(["Oslo", "Lima"], name="second")
+
+    found = ChainEntitySource([first, second], demote={"berlin", "rome"}).candidates(["Paris"], "LOC", 5)
+
+    assert texts(found) == ["Madrid", "Oslo", "Lima", "Berlin", "Rome"]
+    assert [candidate.source for candidate in found] == ["first", "second", "second", "first", "first"]
+
+
+def test_chain_demoted_dropped_at_limit():
+    first = ListSource(["Berlin", "Rome", "Madrid"])
+    second = ListSource(["Oslo", "Lima"])
+
+    found = ChainEntitySource([first, second], demote={"berlin", "rome"}).candidates(["Paris"], "LOC", 3)
+
+    assert texts(found) == ["Madrid", "Oslo", "Lima"]
+
+
+def test_chain_demote_case_insensitive():
+    chain = ChainEntitySource([ListSource(["BERLIN", "Rome"])], demote={"Berlin"})
+
+    found = chain.candidates(["Paris"], "LOC", 2)
+
+    assert texts(found) == ["Rome", "BERLIN"]
+
+
+def test_chain_demotion_looks_ahead():
+    source = ListSource(["A", "B", "C", "D", "E", "F", "G", "H"])
+
+    found = ChainEntitySource([source], demote={"a", "b", "c"}).candidates(["X"], "LOC", 2)
+
+    assert texts(found) == ["D", "E"]
+    assert source.requests == [7]
+
+
+def test_chain_without_demotion_requests_limit_plus_one():
+    source = ListSource(["A", "B", "C", "D"])
+
+    found = ChainEntitySource([source]).candidates(["X"], "LOC", 2)
+
+    assert texts(found) == ["A", "B"]
+    assert source.requests == [3]
+
+
+def test_chain_lookahead_setting():
+    source = ListSource(["A", "B", "C", "D", "E", "F", "G", "H"])
+
+    found = ChainEntitySource([source], demote={"a"}, lookahead=1).candidates(["X"], "LOC", 2)
+
+    assert texts(found) == ["B", "C"]
+    assert source.requests == [3]
+
+
+def test_chain_stops_once_unseen_fill_limit():
+    first = ListSource(["Madrid", "Oslo", "Rome"])
+    second = ListSource(["Lima"])
+
+    found = ChainEntitySource([first, second], demote={"rome"}).candidates(["Paris"], "LOC", 2)
+
+    assert texts(found) == ["Madrid", "Oslo"]
+    assert second.requests == []
+
+
+def test_chain_invalid_lookahead():
+    with pytest.raises(ConfigError, match=r"^ChainEntitySource got lookahead=0; give 1 or more$"):
+        ChainEntitySource([EchoSource()], lookahead=0)
+
+
+def test_chain_demote_in_fingerprint():
+    plain = ChainEntitySource([EchoSource()]).fingerprint()
+    demoting = ChainEntitySource([EchoSource()], demote={"oslo"}).fingerprint()
+    other = ChainEntitySource([EchoSource()], demote={"lima"}).fingerprint()
+
+    assert plain == "chain(echo)"
+    assert demoting.startswith("chain(echo)+demote:")
+    assert demoting != other
+
+
+# entity_strings and match_case
+
+
+def test_entity_strings_lowercased_all_types():
+    assert entity_strings(REFERENCE) == {"john smith", "paris", "berlin", "melbourne", "sydney", "rome",
+                                         "mary", "oslo", "lima", "quito", "acme corp", "bob"}
+
+
+def test_entity_strings_empty():
+    assert entity_strings([]) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("words", "mention", "expected"),
+    [
+        (("New", "York"), ["LONDON"], ("NEW", "YORK")),
+        (("New", "York"), ["London"], ("New", "York")),
+        (("Canada",), ["U.S."], ("Canada",)),
+        (("Canada",), ["NHL"], ("Canada",)),
+        (("Canada",), ["FIFA"], ("CANADA",)),
+    ],
+)
+def test_match_case_cases(words: tuple[str, ...], mention: list[str], expected: tuple[str, ...]):
+    assert match_case(words, mention) == expected
+
+
 # entity_lexicon
 
 
@@ -646,6 +784,33 @@ def test_mapping_invalid_user_value(overrides: dict, message: str):
 def test_mapping_not_a_dict():
     with pytest.raises(ConfigError, match="expected a mapping of entity type to classes, got"):
         TypeMapping.from_user(["PER"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("entity_type", "kinds"),
+    [
+        ("PER", ["person"]),
+        ("PERSON", ["person"]),
+        ("ORG", ["organization"]),
+        ("MISC", ["nationality", "event"]),
+        ("NORP", ["nationality"]),
+        ("EVENT", ["event"]),
+        ("LOC", []),
+        ("GPE", []),
+        ("DATE", []),
+        ("WEAPON", []),
+    ],
+)
+def test_mapping_synthetic_kinds(entity_type: str, kinds: list[str]):
+    assert TypeMapping.default().synthetic_kinds(entity_type) == kinds
+
+
+def test_mapping_synthetic_kinds_follow_alias():
+    mapping = TypeMapping.from_user({"PERS": "PER", "NATION": "ontonotes:NORP", "THING": ["Q5"]})
+
+    assert mapping.synthetic_kinds("PERS") == ["person"]
+    assert mapping.synthetic_kinds("NATION") == ["nationality"]
+    assert mapping.synthetic_kinds("THING") == []
 
 
 def test_mapping_unknown_type_is_empty():

@@ -57,7 +57,8 @@ def test_encode_shape_and_norm(encoder: SentenceEncoder) -> None:
 
 
 def test_identical_sentence_cosine_one(encoder: SentenceEncoder) -> None:
-    cosines = encoder.similarity("Japan beat Syria 2-1 in the Asian Cup.", ["Japan beat Syria 2-1 in the Asian Cup."])
+    sentence = "Japan beat Syria 2-1 in the Asian Cup."
+    cosines = encoder.similarity(sentence, [sentence])
     assert cosines.shape == (1,)
     assert abs(float(cosines[0]) - 1.0) < 1e-5
 

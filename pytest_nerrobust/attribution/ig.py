@@ -103,7 +103,22 @@ class IntegratedGradientsSelector:
         steps: int | None = None,
         refine: bool = True,
     ) -> Attribution:
-        """Attribute one batch; with ``refine``, redo non-converged sentences with more steps."""
+        """Attribute one batch; with ``refine``, redo non-converged sentences with more steps.
+
+        ``step_counts`` gets one entry per sentence: the steps its final attribution used.
+        """
+        result = self._attribute(model, sentences, predictions, steps, refine)
+        self.step_counts.extend(result.steps)
+        return result
+
+    def _attribute(
+        self,
+        model: GradientNERModel,
+        sentences: Sequence[Sentence],
+        predictions: Sequence[Sequence[str]],
+        steps: int | None,
+        refine: bool,
+    ) -> Attribution:
         features = model.word_features([list(sentence.words) for sentence in sentences])
         values = self._input_values(features, sentences)
         target = _target_indices(model, predictions, features.mask.shape)
@@ -118,7 +133,7 @@ class IntegratedGradientsSelector:
             while pending and current < self.max_steps:
                 current = min(current * 2, self.max_steps)
                 subset = [sentences[index] for index in pending]
-                redo = self.attribute(model, subset, [predictions[index] for index in pending], current, refine=False)
+                redo = self._attribute(model, subset, [predictions[index] for index in pending], current, refine=False)
                 width = redo.attributions.shape[1]
                 for position, index in enumerate(pending):
                     attributions[index] = 0
@@ -133,7 +148,6 @@ class IntegratedGradientsSelector:
         mask = features.mask.bool()
         norms = attributions.norm(dim=-1).masked_fill(~mask, 0.0)
         scores = [norms[index, : len(sentence.words)].numpy().astype(np.float64) for index, sentence in enumerate(sentences)]
-        self.step_counts.extend(used)
         return Attribution(scores=scores, attributions=attributions, deltas=deltas, steps=used)
 
     def _input_values(self, features: WordFeatures, sentences: Sequence[Sentence]) -> torch.Tensor:

@@ -2,8 +2,11 @@
 
 A context word is a word whose gold tag is ``O``. The statistics count selections word by word: an entity
 word in the top K counts as one entity selection, and the rest of its span is not added. So the selected
-share and the base rate count the same unit, and a selector with no preference between entity and context
-words scores near the base rate.
+share and the base rate count the same unit.
+
+The base rate pools all words, while the top K takes the same number of words from every sentence. A
+selector with no preference (``random``) therefore lands on the mean of the per-sentence context shares,
+which is below the pooled base rate when short sentences carry more entities, as in CoNLL-2003.
 """
 
 from __future__ import annotations

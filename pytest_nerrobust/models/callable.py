@@ -16,14 +16,19 @@ from pytest_nerrobust.errors import ModelLoadError
 class CallableModel:
     """Wrap ``predict(sentences) -> tags`` as a :class:`~pytest_nerrobust.models.base.NERModel`.
 
-    ``labels`` is taken from the callable's ``labels`` attribute when it has one; otherwise it is empty and the
-    label check against the data is skipped.
+    ``labels`` is the ``labels`` argument, else the callable's ``labels`` attribute; when neither is given it
+    is empty and the label check against the data is skipped.
     """
 
-    def __init__(self, function: Callable[[list[list[str]]], Sequence[Sequence[str]]], spec: str) -> None:
+    def __init__(
+        self,
+        function: Callable[[list[list[str]]], Sequence[Sequence[str]]],
+        spec: str,
+        labels: Sequence[str] | None = None,
+    ) -> None:
         self._function = function
         self.spec = spec
-        self.labels = list(getattr(function, "labels", []) or [])
+        self.labels = list(labels if labels is not None else getattr(function, "labels", []) or [])
         self.fingerprint = getattr(function, "fingerprint", None) or _fingerprint_callable(function, spec)
 
     def predict(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -56,6 +61,15 @@ class RelabelledModel:
 
     def predict(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
         return [[self._rename(tag) for tag in row] for row in self.model.predict(sentences)]
+
+    @property
+    def tag_names(self) -> list[str]:
+        """Tag names of a gradient-capable model under the data's names, in the model's order.
+
+        Attribution looks up the renamed predictions here, so the names must match :meth:`predict`.
+        Raises AttributeError when the wrapped model has no ``tag_names``.
+        """
+        return [self._rename(tag) for tag in self.model.tag_names]
 
     def _rename(self, tag: str) -> str:
         if tag == "O" or "-" not in tag:
@@ -95,7 +109,8 @@ def model_from_object(target: Any, spec: str) -> Any:
     """Turn an imported object into a model: an object with ``predict``, a factory, or a plain function."""
     if hasattr(target, "predict") and not inspect.isclass(target):
         if not hasattr(target, "fingerprint"):
-            return CallableModel(target.predict, spec)
+            # A bound method does not expose its instance's attributes, so the labels are passed on here.
+            return CallableModel(target.predict, spec, labels=getattr(target, "labels", None))
         if not hasattr(target, "labels"):
             target.labels = []
         return target

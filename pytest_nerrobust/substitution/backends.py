@@ -4,7 +4,9 @@
 ones left open:
 
 - ``offline``: the gazetteers of installed packages for mentions they know (a city by other cities), then
-  other entities of the same type from the reference corpus;
+  names made up with Faker for people, organizations, nationalities and events, then other entities of the
+  same type from the reference corpus. Entities of the reference corpus come after all others, because
+  the model has learnt them;
 - ``pools``: typed pool files under ``--kb-pools``;
 - ``wikidata``: the Wikidata API and query service at ``--wikidata-api-url`` and ``--wikidata-sparql-url``.
 
@@ -74,13 +76,25 @@ def build_entity_source(config: AttackConfig, cache: Cache, reference_sentences:
 
 def _entity_sources(name: str, config: AttackConfig, cache: Cache, reference_sentences: Sequence[Sentence],
                     mapping: TypeMapping, labels: Sequence[str]) -> list[EntitySource]:
-    from pytest_nerrobust.substitution.entities import CorpusEntitySource, GazetteerEntitySource
+    from pytest_nerrobust.substitution.entities import (
+        ChainEntitySource,
+        CorpusEntitySource,
+        GazetteerEntitySource,
+        entity_strings,
+    )
 
     if name == "offline":
-        # The gazetteer gives same-category names only for mentions it lists, and the corpus fills the
-        # rest with same-type entities.
-        return [GazetteerEntitySource(seed=config.seed, mapping=mapping, mixed_fallback=False),
-                CorpusEntitySource(reference_sentences, seed=config.seed)]
+        from pytest_nerrobust.substitution.synthetic import FakerEntitySource
+
+        # The gazetteer gives same-category names only for mentions it lists, Faker makes up names for the
+        # types it serves, and the corpus fills the rest with same-type entities. The offline sources form
+        # one chain, so the demotion of reference entities applies to them and not to other --kb sources.
+        sources: list[EntitySource] = [
+            GazetteerEntitySource(seed=config.seed, mapping=mapping, mixed_fallback=False),
+            FakerEntitySource(seed=config.seed, mapping=mapping),
+            CorpusEntitySource(reference_sentences, seed=config.seed),
+        ]
+        return [ChainEntitySource(sources, name="offline", demote=entity_strings(reference_sentences))]
     if name == "pools":
         from pytest_nerrobust.substitution.pools import PoolEntitySource, pool_types_for_labels
 

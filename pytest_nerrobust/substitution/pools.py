@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pytest_nerrobust.errors import ConfigError
 from pytest_nerrobust.substitution.base import EntityCandidate
-from pytest_nerrobust.substitution.entities import _match_case
+from pytest_nerrobust.substitution.entities import match_case
 
 logger = logging.getLogger(__name__)
 
@@ -335,7 +335,7 @@ class PoolEntitySource:
         tiebreak = {match.words: rng.random() for match in ranked}
         ranked.sort(key=lambda match: (-len(match.class_ids), tiebreak[match.words]))
         # A headline mention in capitals gets candidates in capitals, like the offline sources give.
-        return [EntityCandidate(_match_case(match.words, mention), self.name, match.category)
+        return [EntityCandidate(match_case(match.words, mention), self.name, match.category)
                 for match in ranked[:limit]]
 
     @staticmethod

@@ -1,9 +1,9 @@
 """Prompt texts for infilling a context word with a causal language model.
 
-A causal LM reads left to right, so two prompts propose candidates for the word at a position: the
-sentence's own left context (the LM continues the sentence), and an instruction that first shows the
-whole sentence with ``[BLANK]`` and then repeats its left context, so the proposals also see the words
-right of the blank. The full sentence with each candidate in place is then scored by the LM.
+A causal LM reads left to right, so two prompts propose candidates for the word at a position. The
+first is the sentence's own left context, which the LM continues. The second is an instruction that shows
+the whole sentence with ``[BLANK]`` and then repeats its left context, so its proposals also depend on the
+words right of the blank. The LM then scores the full sentence with each candidate in place.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ GPT2_DOCUMENT_SEPARATOR = "<|endoftext|>"
 
 @dataclass(frozen=True)
 class InfillPrompt:
-    """A prompt that ends right before the word to propose; ``space_before`` tells whether that word
+    """A prompt that ends right before the word to propose. ``space_before`` is true when that word
     starts with a space."""
 
     text: str

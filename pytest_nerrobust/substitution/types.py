@@ -45,6 +45,17 @@ CATEGORY_PACKAGES: dict[str, tuple[str, ...]] = {
     "demonym": ("countryinfo",),
 }
 
+# Entity type -> kinds of name that the Faker-based source (substitution.synthetic) generates for it.
+# A type aliased to one of these types, such as PERS -> PER, gets the same kinds.
+SYNTHETIC_KINDS: dict[str, tuple[str, ...]] = {
+    "PER": ("person",),
+    "PERSON": ("person",),
+    "ORG": ("organization",),
+    "MISC": ("nationality", "event"),
+    "NORP": ("nationality",),
+    "EVENT": ("event",),
+}
+
 # English labels of the Wikidata classes used by the defaults, for reports and for filtering class lists by
 # title.
 WIKIDATA_CLASS_TITLES: dict[str, str] = {
@@ -298,6 +309,15 @@ class TypeMapping:
         """Return the gazetteer categories of ``entity_type``, most specific first (``[]`` if none)."""
         spec = self._specs.get(entity_type)
         return list(spec.categories) if spec else []
+
+    def synthetic_kinds(self, entity_type: str) -> list[str]:
+        """Return the kinds of name (``person``, ``organization``, ``nationality``, ``event``) that the
+        Faker-based source generates for ``entity_type``, or ``[]`` when it serves none.
+        """
+        spec = self._specs.get(entity_type)
+        if spec is None:
+            return []
+        return list(SYNTHETIC_KINDS.get(spec.alias_of or spec.name, ()))
 
     def sources_for(self, entity_type: str) -> list[str]:
         """Return the installed packages that serve ``entity_type`` offline, sorted.

@@ -30,7 +30,7 @@ from typing import Any
 from pytest_nerrobust.cache import Cache
 from pytest_nerrobust.errors import BackendError
 from pytest_nerrobust.substitution.base import EntityCandidate
-from pytest_nerrobust.substitution.entities import _match_case
+from pytest_nerrobust.substitution.entities import match_case
 from pytest_nerrobust.substitution.http import FailureTracker, HttpClient, MalformedResponseError
 from pytest_nerrobust.substitution.pools import label_words
 
@@ -234,7 +234,7 @@ class WikidataEntitySource:
         chosen = rng.sample(pool, limit) if len(pool) > limit else pool
         category = " / ".join(linked.class_labels)
         # A headline mention in capitals gets candidates in capitals, like the offline sources give.
-        return [EntityCandidate(_match_case(words, mention), self.name, category) for words in chosen]
+        return [EntityCandidate(match_case(words, mention), self.name, category) for words in chosen]
 
 
 def _object(response: Any, endpoint: str) -> dict[str, Any]:
