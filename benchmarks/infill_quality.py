@@ -1,11 +1,20 @@
 """Show LocalLMInfiller candidates for context words of CoNLL-2003 and time them cold and warm.
 
-For each of the first sentences with at least 6 words, the position is the O-tagged word of letters
-nearest the middle of the sentence (never the first word). The cold pass starts from an empty result
-cache and the warm pass repeats the same requests on it. The converted SmolLM2 copy is kept in
-``--model-cache-dir`` so that later runs skip the conversion.
+Quality: for each of the first ``--positions`` sentences with at least 6 words, the position is the
+O-tagged word of letters nearest the middle of the sentence (never the first word).
 
-    python benchmarks/infill_quality.py --data ../shared/data/conll2003/test.txt --positions 20 --threads 1
+Timing: the first ``--timing-sentences`` sentences with at least 3 such words give their words nearest
+the middle, 3 per sentence and ``--timing-positions`` in all. One ``candidates_batch`` call over them
+runs on an empty result cache (cold, model already loaded), and a second call repeats it (warm). The
+table reports wall and CPU seconds per position and the tokens the model read per position. A float32
+matrix product measures what the CPUs delivered at the time, because on a shared machine the wall time
+follows the load of other processes.
+
+The converted SmolLM2 copy is kept in ``--model-cache-dir`` so that later runs skip the conversion.
+Settings left unset keep the infiller's defaults, so the script also runs against older versions of
+``LocalLMInfiller``.
+
+    python benchmarks/infill_quality.py --data ../shared/data/conll2003/test.txt --threads 2
 """
 
 from __future__ import annotations
@@ -17,39 +26,78 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def pick_positions(sentences: list, count: int) -> list[tuple[list[str], int]]:
-    """Pick one context position per sentence, as the module docstring describes."""
+def context_positions(sentence: Any) -> list[int]:
+    """Return the O-tagged words of letters after the first word, nearest the middle first."""
+    middle = len(sentence.words) / 2
+    context = [
+        index
+        for index, (word, tag) in enumerate(zip(sentence.words, sentence.tags))
+        if tag == "O" and word.isalpha() and index > 0
+    ]
+    return sorted(context, key=lambda index: (abs(index - middle), index))
+
+
+def pick_positions(sentences: list[Any], count: int) -> list[tuple[list[str], int]]:
+    """Pick one context position per sentence of at least 6 words, ``count`` in all."""
     requests = []
     for sentence in sentences:
         if len(sentence.words) < 6:
             continue
-        context = [
-            index
-            for index, (word, tag) in enumerate(zip(sentence.words, sentence.tags))
-            if tag == "O" and word.isalpha() and index > 0
-        ]
-        if not context:
-            continue
-        middle = len(sentence.words) / 2
-        position = min(context, key=lambda index: (abs(index - middle), index))
-        requests.append((list(sentence.words), position))
+        positions = context_positions(sentence)
+        if positions:
+            requests.append((list(sentence.words), positions[0]))
         if len(requests) == count:
             break
     return requests
 
 
+def pick_timing_positions(sentences: list[Any], sentence_count: int, count: int) -> list[tuple[list[str], int]]:
+    """Pick 3 context positions from each of ``sentence_count`` sentences, at most ``count`` in all."""
+    requests: list[tuple[list[str], int]] = []
+    used = 0
+    for sentence in sentences:
+        positions = context_positions(sentence)
+        if len(positions) < 3:
+            continue
+        requests.extend((list(sentence.words), position) for position in sorted(positions[:3]))
+        used += 1
+        if used == sentence_count:
+            break
+    return requests[:count]
+
+
+def matmul_gflops(threads: int) -> float:
+    """Measure float32 GFLOP/s of a [64, 576] x [576, 1536] product, the size of the model's MLP layers."""
+    import torch
+
+    torch.set_num_threads(threads)
+    left, right = torch.randn(64, 576), torch.randn(1536, 576)
+    torch.nn.functional.linear(left, right)
+    repeats = 200
+    started = time.perf_counter()
+    for _ in range(repeats):
+        torch.nn.functional.linear(left, right)
+    return repeats * 2 * 64 * 576 * 1536 / (time.perf_counter() - started) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/conll2003/test.txt", help="CoNLL file (IOB2)")
-    parser.add_argument("--positions", type=int, default=20, help="context positions to infill (default 20)")
+    parser.add_argument("--positions", type=int, default=20, help="positions shown with candidates (default 20)")
+    parser.add_argument("--timing-sentences", type=int, default=15, help="sentences of the timing pass (default 15)")
+    parser.add_argument("--timing-positions", type=int, default=40, help="positions of the timing pass (default 40)")
     parser.add_argument("--limit", type=int, default=5, help="candidates shown per position (default 5)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--pool-size", type=int, default=30, help="proposals per prompt (default 30)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--pool-size", type=int, default=None, help="infiller pool_size (default: the infiller's)")
+    parser.add_argument("--right-context-tokens", type=int, default=None,
+                        help="infiller right_context_tokens (default: the infiller's)")
+    parser.add_argument("--proposals", default=None, help="infiller proposals, repeat or left (default: the infiller's)")
     parser.add_argument("--model-cache-dir", default=None,
                         help="where the converted SmolLM2 copy lives "
                              "(default: $NERROBUST_CACHE_DIR or .nerrobust-cache)")
@@ -67,43 +115,69 @@ def main() -> None:
     from pytest_nerrobust.substitution.prompts import BLANK
 
     torch.set_num_threads(args.threads)
-    requests = pick_positions(read_corpus(args.data, "IOB2", "conll").sentences, args.positions)
+    sentences = read_corpus(args.data, "IOB2", "conll").sentences
+    shown = pick_positions(sentences, args.positions)
+    timed = pick_timing_positions(sentences, args.timing_sentences, args.timing_positions)
     model_cache_dir = Path(args.model_cache_dir) if args.model_cache_dir else default_cache_dir()
+    settings = {
+        name: value
+        for name, value in (("pool_size", args.pool_size), ("right_context_tokens", args.right_context_tokens),
+                            ("proposals", args.proposals))
+        if value is not None
+    }
 
     with tempfile.TemporaryDirectory(prefix="infill-bench-") as results_dir:
-        cache = Cache(results_dir)
-        infiller = LocalLMInfiller(cache=cache, cache_dir=model_cache_dir, pool_size=args.pool_size,
-                                   num_threads=args.threads)
+        infiller = LocalLMInfiller(cache=Cache(Path(results_dir) / "shown"), cache_dir=model_cache_dir,
+                                   num_threads=args.threads, **settings)
         started = time.perf_counter()
         infiller.fingerprint()
+        fingerprint_seconds = time.perf_counter() - started
+        started = time.perf_counter()
         infiller.load()
         load_seconds = time.perf_counter() - started
 
-        timings: dict[str, tuple[float, float]] = {}
-        results: list[list[str]] = []
-        for run in ("cold", "warm"):
-            wall, cpu = time.perf_counter(), time.process_time()
-            results = [infiller.candidates(words, position, args.limit) for words, position in requests]
-            timings[run] = (time.perf_counter() - wall, time.process_time() - cpu)
-        stats = cache.stats()[INFILL_NAMESPACE]
-        cache.close()
+        tokens = [0]
 
-    print(f"# Infilling candidates, {len(requests)} positions of {args.data}\n")
+        def count_tokens(_module: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+            tokens[0] += int(kwargs["input_ids"].numel())
+
+        infiller._model.register_forward_pre_hook(count_tokens, with_kwargs=True)
+        shown_results = infiller.candidates_batch(shown, args.limit)
+        infiller.cache.close()
+
+        gflops_before = matmul_gflops(args.threads)
+        timing_cache = Cache(Path(results_dir) / "timed")
+        infiller.cache = timing_cache
+        timings: dict[str, tuple[float, float, int]] = {}
+        for run in ("cold", "warm"):
+            tokens[0] = 0
+            wall, cpu = time.perf_counter(), time.process_time()
+            infiller.candidates_batch(timed, args.limit)
+            timings[run] = (time.perf_counter() - wall, time.process_time() - cpu, tokens[0])
+        gflops_after = matmul_gflops(args.threads)
+        stats = timing_cache.stats()[INFILL_NAMESPACE]
+        timing_cache.close()
+
+    print(f"# Infilling candidates, {len(shown)} positions of {args.data}\n")
     print("| sentence | original | candidates |")
     print("|---|---|---|")
-    for (words, position), candidates in zip(requests, results):
+    for (words, position), candidates in zip(shown, shown_results):
         blanked = detokenize([*words[:position], BLANK, *words[position + 1:]])
         print(f"| {blanked} | {words[position]} | {', '.join(candidates)} |")
 
-    count = len(requests)
-    print(f"\nmodel: {infiller.fingerprint()}")
+    count = len(timed)
+    timed_sentences = len({tuple(words) for words, _ in timed})
+    print(f"\nmodel: {infiller.fingerprint()}; settings {settings or 'default'}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"fingerprint + model load: {load_seconds:.1f} s; result cache {stats}\n")
-    print("| pass | wall s / position | CPU s / position |")
-    print("|---|---|---|")
-    for run, (wall, cpu) in timings.items():
-        print(f"| {run} | {wall / count:.3f} | {cpu / count:.3f} |")
+    print(f"float32 matmul before / after the timing pass: {gflops_before:.0f} / {gflops_after:.0f} GFLOP/s")
+    print(f"fingerprint (loads the entity lexicon): {fingerprint_seconds:.1f} s")
+    print(f"model load (converts SmolLM2 on first use): {load_seconds:.1f} s")
+    print(f"timing pass: {count} positions of {timed_sentences} sentences; result cache {stats}\n")
+    print("| pass | wall s / position | CPU s / position | model tokens / position |")
+    print("|---|---|---|---|")
+    for run, (wall, cpu, read) in timings.items():
+        print(f"| {run} | {wall / count:.3f} | {cpu / count:.3f} | {read / count:.0f} |")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ sentences it touched as errored, with the error text; it is never counted as a f
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import time
@@ -271,7 +272,12 @@ class _Engine:
     # Error isolation ------------------------------------------------------------------------------------
 
     def _guarded(self, step: Callable[[list[_Work]], None], works: list[_Work]) -> None:
-        """Run ``step`` on the batch; when it raises, rerun sentence by sentence to isolate the failures."""
+        """Run ``step`` on the batch; when it raises, rerun sentence by sentence to isolate the failures.
+
+        Before the rerun, every result, the cache counters and the selection counters go back to their
+        state before the batch, so work of the failed attempt (queries, cache lookups) is not counted twice.
+        """
+        saved = self._save_state(works)
         try:
             step(works)
             return
@@ -280,6 +286,7 @@ class _Engine:
                 self._mark_error(works[0], error)
                 return
             logger.warning("%s failed on a batch of %d sentences (%s); retrying one by one", step.__name__, len(works), error)
+        self._restore_state(works, saved)
         for work in works:
             if not work.active:
                 continue
@@ -287,6 +294,22 @@ class _Engine:
                 step([work])
             except Exception as error:  # noqa: BLE001
                 self._mark_error(work, error)
+
+    def _save_state(self, works: list[_Work]) -> tuple[Any, ...]:
+        results = [(copy.deepcopy(work.result), work.worst_f1) for work in works]
+        counters = (self._base_words, self._base_context, self._selected_words, self._selected_context)
+        return results, dict(self.cache.hits), dict(self.cache.misses), counters
+
+    def _restore_state(self, works: list[_Work], saved: tuple[Any, ...]) -> None:
+        results, hits, misses, counters = saved
+        for work, (result, worst_f1) in zip(works, results):
+            work.result = result
+            work.worst_f1 = worst_f1
+        self.cache.hits.clear()
+        self.cache.hits.update(hits)
+        self.cache.misses.clear()
+        self.cache.misses.update(misses)
+        self._base_words, self._base_context, self._selected_words, self._selected_context = counters
 
     @staticmethod
     def _mark_error(work: _Work, error: Exception) -> None:
@@ -314,13 +337,11 @@ class _Engine:
         fingerprint = f"{getattr(self.model, 'fingerprint', '')}|{selector.fingerprint()}"
         missing: list[_Work] = []
         for work in works:
-            cached = self.cache.get(_attribution_key(fingerprint, work))
-            counter = self.cache.misses if cached is None else self.cache.hits
-            counter[ATTRIBUTION_NAMESPACE] = counter.get(ATTRIBUTION_NAMESPACE, 0) + 1
-            if cached is None:
-                missing.append(work)
-            else:
+            found, cached = self.cache.lookup(ATTRIBUTION_NAMESPACE, _attribution_parts(fingerprint, work))
+            if found:
                 work.scores = np.asarray(cached, dtype=np.float64)
+            else:
+                missing.append(work)
 
         # Sorting by length keeps padding small inside each attribution batch.
         missing.sort(key=lambda work: len(work.sentence.words))
@@ -334,9 +355,7 @@ class _Engine:
                     raise ValueError(f"selector {selector.name} returned {values.shape[0]} scores for {len(work.sentence.words)} words")
                 work.scores = values
                 work.result.attribution_passes = int(round(spent))
-                self.cache.set(
-                    _attribution_key(fingerprint, work), values.tolist()
-                )
+                self.cache.store(ATTRIBUTION_NAMESPACE, _attribution_parts(fingerprint, work), values.tolist())
 
         for work in works:
             assert work.scores is not None
@@ -461,10 +480,10 @@ def _infill_batch(infiller: ContextInfiller, requests: list[tuple[list[str], int
     return [list(infiller.candidates(words, position, CONTEXT_CANDIDATES_PER_WORD)) for words, position in requests]
 
 
-def _attribution_key(fingerprint: str, work: _Work) -> str:
-    from pytest_nerrobust.cache import make_key
-
-    return make_key(ATTRIBUTION_NAMESPACE, fingerprint, work.sentence.words, work.sentence.tags, work.result.predicted_tags)
+def _attribution_parts(fingerprint: str, work: _Work) -> tuple[Any, ...]:
+    """Key parts of a cached attribution: model and selector, words, gold tags (the disentangler reads
+    them) and the predicted tags that IG's target scores."""
+    return (fingerprint, work.sentence.words, work.sentence.tags, work.result.predicted_tags)
 
 
 def _check_shapes(predictions: Sequence[Sequence[str]], sentences: Sequence[Sequence[str]]) -> None:

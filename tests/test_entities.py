@@ -538,7 +538,7 @@ def test_chain_demotion_looks_ahead():
     assert source.requests == [7]
 
 
-def test_chain_without_demotion_requests_limit_plus_one():
+def test_chain_plain_requests_limit_plus_one():
     source = ListSource(["A", "B", "C", "D"])
 
     found = ChainEntitySource([source]).candidates(["X"], "LOC", 2)
@@ -567,7 +567,7 @@ def test_chain_stops_once_unseen_fill_limit():
 
 
 def test_chain_invalid_lookahead():
-    with pytest.raises(ConfigError, match=r"^ChainEntitySource got lookahead=0; give 1 or more$"):
+    with pytest.raises(ConfigError, match=r"^invalid lookahead=0 for ChainEntitySource; give 1 or more$"):
         ChainEntitySource([EchoSource()], lookahead=0)
 
 

@@ -198,15 +198,6 @@ def test_batch_order_kept(tiny_model):
     assert tiny_model.predict([]) == []
 
 
-def test_tiny_model_f1_train(tiny_model, demo_files):
-    from pytest_nerrobust.metrics import entity_f1
-
-    corpus = read_corpus(demo_files["train"])
-    predicted = tiny_model.predict([list(sentence.words) for sentence in corpus.sentences])
-
-    assert entity_f1([list(sentence.tags) for sentence in corpus.sentences], predicted) >= 0.8
-
-
 def test_crf_saved_files(crf_model_dir):
     metadata = json.loads((crf_model_dir / METADATA_FILE).read_text(encoding="utf-8"))
 

@@ -222,7 +222,7 @@ def test_same_output_across_processes():
 # Organizations
 
 
-def test_club_suffix_kept_with_british_cities(faker_source: FakerEntitySource, cities_by_country):
+def test_club_suffix_with_british_cities(faker_source: FakerEntitySource, cities_by_country):
     found = faker_source.candidates(["Leeds", "United"], "ORG", 10)
 
     assert {candidate.category for candidate in found} == {"sports_club"}
@@ -231,7 +231,7 @@ def test_club_suffix_kept_with_british_cities(faker_source: FakerEntitySource, c
             if " ".join(candidate.words[:-1]) not in cities_by_country["GB"]] == []
 
 
-def test_club_city_mention_gets_same_country(faker_source: FakerEntitySource, cities_by_country):
+def test_club_city_same_country(faker_source: FakerEntitySource, cities_by_country):
     found = texts(faker_source.candidates(["Barcelona"], "ORG", 10))
 
     assert len(found) == 10

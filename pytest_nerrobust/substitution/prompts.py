@@ -1,20 +1,20 @@
 """Prompt texts for infilling a context word with a causal language model.
 
-A causal LM reads left to right, so two prompts propose candidates for the word at a position. The
-first is the sentence's own left context, which the LM continues. The second is an instruction that shows
-the whole sentence with ``[BLANK]`` and then repeats its left context, so its proposals also depend on the
-words right of the blank. The LM then scores the full sentence with each candidate in place.
+``LocalLMInfiller`` reads one prompt per sentence: the document start, the sentence, a newline and the
+sentence again (``repeat_prompt``). A causal LM reads left to right, so at a word's place in the first copy
+it has seen only the left context. At the same place in the second copy it has read the whole sentence,
+so its most likely next words there also fit the words right of the position.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pytest_nerrobust.similarity import detokenize
 
 BLANK = "[BLANK]"
-INFILL_INSTRUCTION = "Sentence: {blanked}\nThe same sentence with [BLANK] replaced by one word: "
+# Text between a sentence and its repeat in the proposal prompt.
+REPEAT_SEPARATOR = "\n"
 
 # Placeholder that detokenize treats as a plain word, so the text splits where the word goes.
 _MARKER = "\u0000nerrobust-position\u0000"
@@ -23,17 +23,10 @@ _MARKER = "\u0000nerrobust-position\u0000"
 GPT2_DOCUMENT_SEPARATOR = "<|endoftext|>"
 
 
-@dataclass(frozen=True)
-class InfillPrompt:
-    """A prompt that ends right before the word to propose. ``space_before`` is true when that word
-    starts with a space."""
-
-    text: str
-    space_before: bool
-
-
 def split_sentence(words: Sequence[str], position: int) -> tuple[str, str]:
     """Return the detokenized text left and right of ``words[position]``, spacing included.
+
+    The word at ``position`` is spaced as a plain word, which is how a replacement word is spaced.
 
     >>> split_sentence(["The", "dog", "barked", "."], 1)
     ('The ', ' barked.')
@@ -49,26 +42,34 @@ def sentence_with(words: Sequence[str], position: int, replacement: str) -> str:
     return f"{left}{replacement}{right}"
 
 
-def _ending_before_word(text: str) -> InfillPrompt:
-    # A trailing space belongs to the next token in byte-level BPE vocabularies (" dog"), so the prompt
-    # ends without it and the proposed token must carry it.
-    if text.endswith(" "):
-        return InfillPrompt(text[:-1], space_before=True)
-    return InfillPrompt(text, space_before=False)
+def word_segments(words: Sequence[str]) -> list[str]:
+    """Split the detokenized sentence into one piece per word: the space before the word, then the word.
 
+    The pieces join into ``detokenize(words)``. Tokenizing each piece on its own makes every word start
+    at a token boundary, so the tokens before a word are the tokens of its left context.
 
-def build_infill_prompts(words: Sequence[str], position: int, document_start: str) -> list[InfillPrompt]:
-    """Build the left-context prompt and the ``[BLANK]`` instruction prompt for ``words[position]``.
-
-    >>> [p.text for p in build_infill_prompts(["The", "dog", "barked"], 1, "")]
-    ['The', 'Sentence: The [BLANK] barked\\nThe same sentence with [BLANK] replaced by one word: The']
+    >>> word_segments(["Germany", "(", "CDU", ")", "said", "."])
+    ['Germany', ' (', 'CDU', ')', ' said', '.']
     """
-    left, right = split_sentence(words, position)
-    blanked = f"{left}{BLANK}{right}"
-    return [
-        _ending_before_word(document_start + left),
-        _ending_before_word(document_start + INFILL_INSTRUCTION.format(blanked=blanked) + left),
-    ]
+    segments: list[str] = []
+    previous = ""
+    for end in range(1, len(words) + 1):
+        # detokenize spaces a word by the words before it and the word itself only, so each prefix's
+        # text extends the previous prefix's text.
+        text = detokenize(words[:end])
+        segments.append(text[len(previous) :])
+        previous = text
+    return segments
+
+
+def repeat_prompt(words: Sequence[str], document_start: str) -> str:
+    """Return the proposal prompt: the document start, the sentence, a newline and the sentence again.
+
+    >>> repeat_prompt(["The", "dog", "barked", "."], "<|endoftext|>")
+    '<|endoftext|>The dog barked.\\nThe dog barked.'
+    """
+    sentence = detokenize(words)
+    return f"{document_start}{sentence}{REPEAT_SEPARATOR}{sentence}"
 
 
 def choose_document_start(vocabulary: dict[str, int], bos_token: str | None) -> str:

@@ -13,9 +13,9 @@ unlikely to have seen, shaped like the mention:
 * an event (``MISC``, ``EVENT``) keeps its event words and changes the place or nationality in it
   ("Zimbabwe Open" -> "Kenya Open", "Asian Cup" -> "Swedish Cup").
 
-Other mentions of these types, and other types, get no candidates. Output depends only on the seed, the
-mention and the installed versions of Faker and the gazetteer packages: Faker is seeded from a BLAKE2b hash
-of the seed, the mention and the locale, never from Python's ``hash``.
+Other mentions of these types, and other types, get no candidates. The output depends only on the settings,
+the mention and the installed versions of Faker and the gazetteer packages, because Faker is seeded from a
+BLAKE2b hash of the seed, the mention and the locale, never from Python's ``hash``.
 """
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ _DEMONYM_ENDINGS = ("ian", "ean", "can", "ese", "ish", "i", "ians", "eans", "can
 # Categories a place inside an event or club name may have, most specific first.
 _PLACE_CATEGORIES = ("demonym", "country", "capital", "city", "us_state", "continent")
 
+# Faker instances are shared by all sources of a process and reseeded for each mention, so one thread at a
+# time may draw from them.
 _FAKER_LOCK = threading.Lock()
 
 
@@ -104,7 +106,7 @@ class FakerEntitySource:
 
     Args:
         seed: the seed of every draw (default 0).
-        locales: Faker locales whose people and companies are drawn, in turn (default
+        locales: Faker locales whose people and companies are drawn, in a seeded order (default
             :data:`DEFAULT_LOCALES`). Each must be a Faker locale that writes names in Latin script.
         mapping: entity type -> kinds of name (default :meth:`TypeMapping.default`; see
             :meth:`TypeMapping.synthetic_kinds`).
@@ -123,7 +125,8 @@ class FakerEntitySource:
         self.locales = tuple(locales)
         self.mapping = mapping if mapping is not None else TypeMapping.default()
         self.name = name
-        _check_locales(self.locales)
+        with _FAKER_LOCK:
+            _check_locales(self.locales)
 
     def fingerprint(self) -> str:
         """Identify the seed, locales, type mapping and the versions of Faker and the gazetteer packages."""
@@ -190,12 +193,12 @@ class FakerEntitySource:
     def _people(self, words: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...]]]:
         given_shape, surname_start = _person_shape(words)
         for fake in self._draws(words):
-            given = [_initials(fake, slot) if slot else _single_word(fake.first_name())
-                     for slot in given_shape]
+            given_names = [_initials(fake, slot) if slot else _single_word(fake.first_name())
+                           for slot in given_shape]
             surname = _surname(fake, words[surname_start:])
-            if surname is None or None in given:
+            if surname is None or None in given_names:
                 continue
-            yield "person", (*(word for word in given if word is not None), *surname)
+            yield "person", (*(word for word in given_names if word is not None), *surname)
 
     def _organizations(self, words: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...]]]:
         club = _club_shape(words)
@@ -296,7 +299,7 @@ def _single_word(name: str) -> str | None:
 def _person_shape(words: tuple[str, ...]) -> tuple[list[int], int]:
     """Split a person mention into given-name slots and the position where the surname starts.
 
-    A given-name slot is the number of initials it holds ("K.J." -> 2), or 0 for a full name. The surname
+    A given-name slot is the number of initials it contains ("K.J." -> 2), or 0 for a full name. The surname
     starts at the first particle ("Schalk van der Merwe" -> ``([0], 1)``) and is the last word otherwise.
     A one-word mention is a surname.
     """
