@@ -51,8 +51,8 @@ def tiny_encoder_dir(tmp_path_factory, demo_files) -> Path:
     vocabulary = specials + sorted(words | set(letters)) + pieces
     (directory / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
 
-    # transformers 5 reads the vocabulary from ``vocab``; an unknown ``vocab_file`` keyword is ignored and
-    # leaves only the special tokens, so every word would become [UNK].
+    # transformers 5 reads the vocabulary from ``vocab``. It ignores a ``vocab_file`` keyword and keeps only
+    # the special tokens, so every word would become [UNK].
     tokenizer = BertTokenizerFast(vocab=str(directory / "vocab.txt"), do_lower_case=True)
     assert len(tokenizer) == len(vocabulary), f"tokenizer kept {len(tokenizer)} of {len(vocabulary)} vocabulary entries"
     tokenizer.save_pretrained(str(directory))

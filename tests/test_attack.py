@@ -260,7 +260,7 @@ def test_docstart_never_counts(tmp_path, tiny_model, encoder, tiny_mlm_dir):
 
 
 def test_queries_stop_at_success(tiny_model, encoder, tiny_mlm_dir):
-    # LOCATIONS (12 words) is fooled by its third candidate; REPORTER (4 words) never is.
+    # LOCATIONS (12 words) is fooled by its third candidate, and REPORTER (4 words) never is.
     model = ScriptedModel(tiny_model, [LOCATIONS, REPORTER], fail_at={12: 3})
     components = make_components(encoder, tiny_mlm_dir, CorpusEntitySource(REFERENCE))
     config = AttackConfig(k=1, max_candidates=4, min_similarity=0.0)

@@ -72,20 +72,19 @@ def test_sentence_with_replacement() -> None:
     assert prompts.sentence_with(DOG, 5, "postman") == "The dog barked at the postman."
 
 
-def test_infill_prompts_texts() -> None:
-    left, instruction = prompts.build_infill_prompts(DOG, 1, "<|endoftext|>")
-    assert left == prompts.InfillPrompt("<|endoftext|>The", space_before=True)
-    assert instruction.text == (
-        "<|endoftext|>Sentence: The [BLANK] barked at the mailman.\n"
-        "The same sentence with [BLANK] replaced by one word: The"
+def test_word_segments_join_to_text() -> None:
+    assert prompts.word_segments(DOG) == ["The", " dog", " barked", " at", " the", " mailman", "."]
+
+
+def test_word_segments_brackets_and_quotes() -> None:
+    words = ["Klaus", "(", "CDU", ")", "said", ",", '"', "no", '"', "."]
+    assert prompts.word_segments(words) == ["Klaus", " (", "CDU", ")", " said", ",", ' "', "no", '"', "."]
+
+
+def test_repeat_prompt_text() -> None:
+    assert prompts.repeat_prompt(DOG, "<|endoftext|>") == (
+        "<|endoftext|>The dog barked at the mailman.\nThe dog barked at the mailman."
     )
-
-
-def test_infill_prompts_first_position() -> None:
-    left, instruction = prompts.build_infill_prompts(DOG, 0, "<|endoftext|>")
-    assert left == prompts.InfillPrompt("<|endoftext|>", space_before=False)
-    assert instruction.text.endswith("replaced by one word:")
-    assert instruction.space_before
 
 
 def test_document_start_choice() -> None:
@@ -132,7 +131,8 @@ def test_fingerprint_stable_and_setting_specific(tmp_path: Path) -> None:
     assert first.startswith("local-lm:gguf:SmolLM2-135M-Instruct.Q4_1.gguf:")
     assert first != LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON, pool_size=10).fingerprint()
     assert first != LocalLMInfiller(cache_dir=tmp_path, lexicon={"paris"}).fingerprint()
-    assert first != LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON, right_context_words=8).fingerprint()
+    assert first != LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON, right_context_tokens=2).fingerprint()
+    assert first != LocalLMInfiller(cache_dir=tmp_path, lexicon=LEXICON, proposals="left").fingerprint()
 
 
 def test_limit_zero_loads_nothing(tmp_path: Path) -> None:
@@ -250,3 +250,62 @@ def test_local_model_path_and_lexicon(infiller: LocalLMInfiller, model_root: Pat
     expected = [word for word in infiller.candidates(DOG, 1, 10) if word != "cat"]
     assert "cat" in infiller.candidates(DOG, 1, 10)
     assert without_cat.candidates(DOG, 1, 9) == expected[:9]
+
+
+@pytest.mark.slow
+def test_candidates_single_token_words(infiller: LocalLMInfiller) -> None:
+    tokenizer = infiller._tokenizer
+    for candidate in infiller.candidates(DOG, 1, 10):
+        assert len(candidate) >= 2, candidate
+        assert len(tokenizer(" " + candidate, add_special_tokens=False).input_ids) == 1, candidate
+
+
+@pytest.mark.slow
+def test_score_equals_window_log_likelihood(infiller: LocalLMInfiller) -> None:
+    import torch
+
+    tokenizer, model = infiller._tokenizer, infiller._model
+    prefix = tokenizer("<|endoftext|>The", add_special_tokens=False).input_ids
+    for candidate, score in infiller.scored_candidates(DOG, 1, 3):
+        text = f"<|endoftext|>The {candidate} barked at the mailman."
+        ids = tokenizer(text, add_special_tokens=False).input_ids
+        with torch.inference_mode():
+            log_probs = model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)
+        # The window is the candidate's one token and the right context's first three tokens.
+        window = range(len(prefix), len(prefix) + 4)
+        expected = sum(float(log_probs[index - 1, ids[index]]) for index in window)
+        assert score == pytest.approx(expected, abs=1e-3), candidate
+
+
+@pytest.mark.slow
+def test_batch_positions_match_single_calls(infiller: LocalLMInfiller, result_cache: Cache) -> None:
+    infiller.cache = Cache(None)
+    positions = [0, 4, 8, 10]
+    batched = infiller.candidates_batch([(CHINA, position) for position in positions], 5)
+    single = [infiller.candidates(CHINA, position, 5) for position in positions]
+    assert batched == single
+    assert all(len(candidates) == 5 for candidates in batched)
+
+
+@pytest.mark.slow
+def test_batch_one_pass_per_sentence(infiller: LocalLMInfiller, result_cache: Cache) -> None:
+    calls: list[int] = []
+    hook = infiller._model.register_forward_pre_hook(
+        lambda _module, _args, kwargs: calls.append(kwargs["input_ids"].shape[0]), with_kwargs=True
+    )
+    try:
+        infiller.candidates_batch([(CHINA, 4), (DOG, 1), (CHINA, 8), (CHINA, 10)], 3)
+    finally:
+        hook.remove()
+    # One pass per sentence (batch 1) and one scoring call per position (one row per candidate).
+    assert calls.count(1) == 2
+    assert len(calls) == 6
+
+
+@pytest.mark.slow
+def test_left_proposals_miss_right_context(infiller: LocalLMInfiller, model_root: Path) -> None:
+    copy = model_root / "models" / SMOLLM2_COPY_NAME
+    left_only = LocalLMInfiller(model_path=copy, lexicon=LEXICON, proposals="left", num_threads=1)
+    candidates = left_only.candidates(DOG, 1, 5)
+    assert len(candidates) == 5
+    assert not ANIMALS & set(candidates), candidates

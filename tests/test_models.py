@@ -34,7 +34,7 @@ BATCH = [
 
 
 def plain_first_piece_log_probs(model: HFTokenClassifier, words: list[str]) -> tuple[torch.Tensor, list[int]]:
-    """Run the network on the tokenized words directly; return its log-softmax and each word's first piece."""
+    """Run the network on the tokenized words directly and return its log-softmax and each word's first piece."""
     encoded = model.tokenizer([words], is_split_into_words=True, return_tensors="pt")
     with torch.no_grad():
         log_probs = torch.log_softmax(model.network(**encoded).logits[0], dim=-1)

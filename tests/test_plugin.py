@@ -402,7 +402,7 @@ def test_ner_model_fixture_loads_callable(project: pytest.Pytester) -> None:
 
 def test_ner_corpus_fixture_reads_data(project: pytest.Pytester) -> None:
     project.makepyfile(
-        test_corpus="""
+        test_user_corpus="""
         def test_sentences(ner_corpus):
             assert [list(sentence.words) for sentence in ner_corpus] == [
                 ["John", "lives", "in", "Paris", "."],

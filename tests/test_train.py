@@ -42,7 +42,7 @@ def test_tiny_model_train_f1(tiny_model, demo_files):
 
 
 def test_tiny_model_test_f1(tiny_model, demo_files):
-    # Half of the test entities never occur in training, and their word embeddings stay untrained.
+    # Half of the test entity slots hold names that never occur in training, whose embeddings stay untrained.
     assert corpus_f1(tiny_model, demo_files["test"]) >= 0.5
 
 

@@ -16,8 +16,8 @@ from pytest_nerrobust.errors import ModelLoadError
 class CallableModel:
     """Wrap ``predict(sentences) -> tags`` as a :class:`~pytest_nerrobust.models.base.NERModel`.
 
-    ``labels`` is the ``labels`` argument, else the callable's ``labels`` attribute; when neither is given it
-    is empty and the label check against the data is skipped.
+    ``labels`` comes from the ``labels`` argument, else from the callable's ``labels`` attribute. Without
+    either it is empty, and the label check against the data is skipped.
     """
 
     def __init__(
