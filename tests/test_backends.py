@@ -19,10 +19,12 @@ from pytest_nerrobust.substitution.entities import (
     ChainEntitySource,
     CorpusEntitySource,
     GazetteerEntitySource,
+    entity_strings,
 )
 from pytest_nerrobust.substitution.llm_http import LLMHttpInfiller
 from pytest_nerrobust.substitution.masked_lm import MaskedLMInfiller
 from pytest_nerrobust.substitution.pools import PoolEntitySource
+from pytest_nerrobust.substitution.synthetic import FakerEntitySource
 from pytest_nerrobust.substitution.wikidata import WikidataEntitySource
 
 REFERENCE = [
@@ -77,7 +79,8 @@ def test_offline_chain(tmp_path):
     source = build_entity_source(make_config(kb="offline"), Cache(None), REFERENCE)
 
     assert isinstance(source, ChainEntitySource)
-    assert [type(part) for part in source.sources] == [GazetteerEntitySource, CorpusEntitySource]
+    assert [type(part) for part in source.sources] == [GazetteerEntitySource, FakerEntitySource, CorpusEntitySource]
+    assert source.demote == entity_strings(REFERENCE)
 
 
 def test_offline_same_type(tmp_path):
@@ -85,7 +88,16 @@ def test_offline_same_type(tmp_path):
 
     found = source.candidates(["Ajax"], "ORG", 5)
 
-    assert {candidate.words for candidate in found} == {("Feyenoord",), ("PSV",)}
+    assert len(found) == 5
+    assert {candidate.source for candidate in found} == {"faker"}
+
+
+def test_offline_reference_fills_unknown_type(tmp_path):
+    source = build_entity_source(make_config(kb="offline"), Cache(None), REFERENCE)
+
+    found = source.candidates(["Zyxland"], "LOC", 10)
+
+    assert ("Amsterdam",) in {candidate.words for candidate in found}
 
 
 def test_pools_need_directory():
@@ -106,7 +118,7 @@ def test_pools_chain_order(tmp_path):
     assert isinstance(source.sources[0], PoolEntitySource)
     assert sorted(candidate.words for candidate in found[:2]) == [("Benfica",), ("Celtic",)]
     assert {candidate.source for candidate in found[:2]} == {"pools"}
-    assert {candidate.words for candidate in found[2:]} == {("Feyenoord",), ("PSV",)}
+    assert {candidate.source for candidate in found[2:]} == {"faker"}
 
 
 def test_wikidata_source_settings(wikidata, tmp_path):
@@ -128,7 +140,7 @@ def test_wikidata_offline_no_request(wikidata, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         found = source.candidates(["Ajax"], "ORG", 5)
 
-    assert {candidate.words for candidate in found} == {("Feyenoord",), ("PSV",)}
+    assert {candidate.source for candidate in found} == {"faker"}
     assert wikidata.count == 0
 
 

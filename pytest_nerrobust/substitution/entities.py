@@ -61,7 +61,7 @@ DEFAULT_MIN_CITY_POPULATION = 200_000
 # Only cities of this size count as entity words for the context filters, because names of smaller cities
 # include everyday words ("mobile", "surprise", "derby").
 LEXICON_MIN_CITY_POPULATION = 1_000_000
-# With demotion, a chain requests this many times the requested number of candidates from each source.
+# With demotion, a chain requests this many times ``limit`` candidates from each source.
 DEFAULT_LOOKAHEAD = 3
 
 # Categories whose names rarely double as everyday words, so they form the lexicon of entity words.

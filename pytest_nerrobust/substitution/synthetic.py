@@ -308,8 +308,8 @@ def _person_shape(words: tuple[str, ...]) -> tuple[list[int], int]:
         if word.lower() in _SURNAME_PARTICLES:
             start = position
             break
-    given = [word.count(".") if _INITIALS.match(word) else 0 for word in words[:start]]
-    return given, start
+    given_slots = [word.count(".") if _INITIALS.match(word) else 0 for word in words[:start]]
+    return given_slots, start
 
 
 def _initials(fake: Any, count: int) -> str | None:
