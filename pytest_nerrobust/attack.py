@@ -380,7 +380,7 @@ class _Engine:
                 mention = work.sentence.words[unit.start : unit.end]
                 found = source.candidates(mention, unit.label, self.config.max_candidates)
                 work.options[unit] = [(tuple(candidate.words), candidate.source) for candidate in found if candidate.words]
-            work.candidates = build_candidates(work.sentence, work.units, work.options)
+            work.candidates = build_candidates(work.sentence, work.units, work.options, 3 * self.config.max_candidates)
 
     def _rank(self, works: list[_Work]) -> None:
         from pytest_nerrobust.similarity import detokenize
@@ -436,38 +436,43 @@ class _Engine:
 
 
 def build_candidates(
-    sentence: Sentence, units: Sequence[Unit], options: dict[Unit, list[tuple[tuple[str, ...], str]]]
+    sentence: Sentence,
+    units: Sequence[Unit],
+    options: dict[Unit, list[tuple[tuple[str, ...], str]]],
+    limit: int = 30,
 ) -> list[Candidate]:
-    """Build candidate sentences: each unit changed alone, then all units changed together.
+    """Build candidate sentences in which every selected unit that has options is substituted at once.
 
-    The joint candidates pair the ``j``-th option of every unit, so a sentence with K units gets as many
-    joint candidates as its longest option list, not a product of all lists.
+    Substituting all top-K units together follows the method's definition of a K-word attack (its
+    modification rate grows with K). Combinations of the units' options are enumerated best-ranked first
+    (lowest sum of option ranks, ties in index order) and capped at ``limit`` before similarity ranking,
+    so the encoder sees a bounded number of sentences. A unit without options stays unchanged.
     """
+    from itertools import product
+
     from pytest_nerrobust.substitution.spans import apply_changes
 
-    def change_for(unit: Unit, option: tuple[tuple[str, ...], str]) -> Change:
-        words, source = option
-        return Change(unit.start, tuple(sentence.words[unit.start : unit.end]), tuple(words), unit.kind, source)
-
-    change_sets: list[list[Change]] = []
-    for unit in units:
-        for option in options.get(unit, []):
-            change_sets.append([change_for(unit, option)])
     usable = [unit for unit in units if options.get(unit)]
-    if len(usable) > 1:
-        longest = max(len(options[unit]) for unit in usable)
-        for j in range(longest):
-            change_sets.append([change_for(unit, options[unit][j % len(options[unit])]) for unit in usable])
+    if not usable:
+        return []
+    # Each unit keeps its best r options, with r**len(usable) bounded, so large K never explodes.
+    per_unit = max(1, int((10 * limit) ** (1 / len(usable))))
+    ranges = [range(min(len(options[unit]), per_unit)) for unit in usable]
+    combinations = sorted(product(*ranges), key=lambda indices: (sum(indices), indices))[:limit]
 
     candidates: list[Candidate] = []
     seen: set[tuple[str, ...]] = set()
-    for changes in change_sets:
-        words, tags, _ = apply_changes(list(sentence.words), list(sentence.tags), changes)
-        key = tuple(words)
+    for indices in combinations:
+        changes = []
+        for unit, index in zip(usable, indices):
+            words, source = options[unit][index]
+            changes.append(Change(unit.start, tuple(sentence.words[unit.start : unit.end]), tuple(words), unit.kind, source))
+        new_words, new_tags, _ = apply_changes(list(sentence.words), list(sentence.tags), changes)
+        key = tuple(new_words)
         if key in seen or key == tuple(sentence.words):
             continue
         seen.add(key)
-        candidates.append(Candidate(list(words), list(tags), changes))
+        candidates.append(Candidate(list(new_words), list(new_tags), changes))
     return candidates
 
 
