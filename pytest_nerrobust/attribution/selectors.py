@@ -312,8 +312,8 @@ class KernelShapSelector(_PerturbationSelector):
 
         if count == 1:
             # captum cannot sample coalitions of a single feature; its Shapley value is f(kept) - f(masked).
-            kept, masked = target(torch.tensor([[1.0], [0.0]], dtype=torch.float64))
-            return (kept - masked).reshape(1, 1)
+            with_word, without_word = target(torch.tensor([[1.0], [0.0]], dtype=torch.float64))
+            return (with_word - without_word).reshape(1, 1)
         inputs = torch.ones(1, count, dtype=torch.float64)
         return KernelShap(target).attribute(
             inputs,
