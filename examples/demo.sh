@@ -36,9 +36,9 @@ exec python -m pytest examples/test_robustness.py -v \
     --ner-model="$model" \
     --ner-data="$data/test.conll" \
     --attack-k=3 \
-    --attack-sample=60 \
-    --min-f1-under-attack=0.5 \
-    --max-attack-success-rate=0.6 \
+    --attack-sample=40 \
+    --min-f1-under-attack=0.6 \
+    --max-attack-success-rate=0.5 \
     --nerrobust-cache-dir="$demo/cache" \
     --nerrobust-report="$demo/report.json" \
     --nerrobust-markdown="$demo/report.md" \

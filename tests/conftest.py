@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# One torch thread per test process: the suite runs beside other work on two cores, and small models gain
+# nothing from more threads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from pytest_nerrobust.errors import ConfigError
 import torch
 
 from pytest_nerrobust.attribution.ig import IntegratedGradientsSelector
@@ -139,5 +141,5 @@ def test_scores_batch_independent(tiny_model, predictions):
 
 
 def test_invalid_steps_rejected():
-    with pytest.raises(ValueError, match=r"^steps=8, max_steps=4: need 1 <= steps <= max_steps$"):
+    with pytest.raises(ConfigError, match=r"^invalid Integrated Gradients steps=8, max_steps=4; pass 1 <= steps"):
         IntegratedGradientsSelector(steps=8, max_steps=4)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from pytest_nerrobust.errors import ConfigError
+
 if TYPE_CHECKING:
     from pytest_nerrobust.corpus import Sentence
     from pytest_nerrobust.models.base import GradientNERModel, WordFeatures
@@ -63,7 +65,10 @@ class IntegratedGradientsSelector:
         transform_fingerprint: str = "",
     ) -> None:
         if steps < 1 or max_steps < steps:
-            raise ValueError(f"steps={steps}, max_steps={max_steps}: need 1 <= steps <= max_steps")
+            raise ConfigError(
+                f"invalid Integrated Gradients steps={steps}, max_steps={max_steps}; pass 1 <= steps <= max_steps "
+                "(--attack-ig-steps sets steps)"
+            )
         self.steps = steps
         self.max_steps = max_steps
         self.tolerance = tolerance
