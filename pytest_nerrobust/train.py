@@ -19,7 +19,7 @@ import torch
 
 from pytest_nerrobust.corpus import Sentence, read_corpus
 from pytest_nerrobust.errors import ConfigError, ModelLoadError
-from pytest_nerrobust.models.hf import CRF_FILE, METADATA_FILE
+from pytest_nerrobust.models.hf import CRF_FILE, METADATA_FILE, words_that_fit
 
 logger = logging.getLogger(__name__)
 
@@ -204,11 +204,7 @@ def _split_long(sentences: Sequence[Sentence], tokenizer, max_length: int) -> li
         counts = [max(1, len(tokenizer.tokenize(word))) for word in words]
         start = 0
         while start < len(words):
-            end, used = start, 0
-            while end < len(words) and used + counts[end] <= budget:
-                used += counts[end]
-                end += 1
-            end = max(end, start + 1)
+            end = max(words_that_fit(counts, start, budget), start + 1)
             rows.append((words[start:end], tags[start:end]))
             start = end
     return rows

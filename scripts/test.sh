@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the project into .venv, then run the test suite. Extra arguments go to pytest.
+# Install the project into .venv, then run the test suite with two pytest-xdist workers. Extra
+# arguments go to pytest after the defaults, so `-n 0` runs the tests in one process.
 #
-# pytest exits with 5 when it collected no test; that fails here too, so a broken collection cannot
+# pytest exits with 5 when it ran no test; that fails here too, so a broken collection cannot
 # pass as green.
 set -euo pipefail
 
@@ -11,9 +12,9 @@ cd "$root"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 status=0
-"${NERROBUST_VENV:-$root/.venv}/bin/python" -m pytest "$@" || status=$?
+"${NERROBUST_VENV:-$root/.venv}/bin/python" -m pytest -n 2 "$@" || status=$?
 if [ "$status" -eq 5 ]; then
-    echo "test: pytest collected no tests (exit 5); check the test paths and the -k/-m filters" >&2
+    echo "test: pytest ran no tests (exit 5); check the test paths and the -k/-m filters" >&2
     exit 1
 fi
 exit "$status"

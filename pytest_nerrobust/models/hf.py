@@ -242,10 +242,7 @@ class HFTokenClassifier:
                 continue
             start = 0
             while start < len(words):
-                end, used = start, 0
-                while end < len(words) and used + counts[end] <= budget:
-                    used += counts[end]
-                    end += 1
+                end = words_that_fit(counts, start, budget)
                 if end == start:
                     raise ModelLoadError(
                         f"word {words[start]!r} alone has {counts[start]} sub-word pieces, more than the "
@@ -270,6 +267,19 @@ class HFTokenClassifier:
                     best[window.sentence, word] = margin
                     owner[window.sentence, word] = row
         return owner
+
+
+def words_that_fit(piece_counts: Sequence[int], start: int, budget: int) -> int:
+    """Return the end (exclusive) of the longest run of words from ``start`` whose pieces fit ``budget``.
+
+    >>> words_that_fit([2, 3, 1, 4], 0, 6)
+    3
+    """
+    end, used = start, 0
+    while end < len(piece_counts) and used + piece_counts[end] <= budget:
+        used += piece_counts[end]
+        end += 1
+    return end
 
 
 def check_token_classifier_dir(path: Path) -> None:
