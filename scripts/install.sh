@@ -18,7 +18,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip=("$venv/bin/python" -m pip)
 
-# The stamp records what the last complete install used; rerun with NERROBUST_REINSTALL=1 to force one.
+# The stamp records the inputs of the last complete install. NERROBUST_REINSTALL=1 forces a new install.
 fingerprint="$(cat "$root/pyproject.toml" "$root/constraints.txt" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
 if [ "${NERROBUST_REINSTALL:-0}" != 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ]; then
     echo "install: $venv is up to date"

@@ -1,6 +1,6 @@
 """Rewrite the settings table in docs/usage.md from ``pytest_nerrobust.config.settings_markdown()``.
 
-Usage: ``python scripts/settings_table.py`` rewrites the table in place; ``--check`` only compares and
+``python scripts/settings_table.py`` rewrites the table in place. With ``--check`` it writes nothing and
 exits with status 1 when the table in the file is stale.
 """
 
@@ -27,7 +27,7 @@ def render(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite or check the table; return the exit status."""
+    """Rewrite the table, or only compare it with ``--check``, and return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit with 1 when the table is stale, writing nothing")
     args = parser.parse_args(argv)

@@ -2,8 +2,8 @@
 # Install the project into .venv, then run the test suite with two pytest-xdist workers. Extra
 # arguments go to pytest after the defaults, so `-n 0` runs the tests in one process.
 #
-# pytest exits with 5 when it ran no test; that fails here too, so a broken collection cannot
-# pass as green.
+# pytest exits with 5 when it runs no test. This script then exits with 1, so a broken collection or
+# an over-eager -k filter cannot pass as green.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

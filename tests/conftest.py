@@ -1,15 +1,21 @@
-"""Shared fixtures: the demo corpus and a tiny BERT token classifier trained on it by the project's trainer.
+"""Shared fixtures: the demo corpus, tiny BERT token classifiers and a tiny masked LM.
 
-The tiny model is real (a BertForTokenClassification with a word-level vocabulary written here) and small
-enough to train in seconds, so engine and plugin tests exercise the same code paths as a full model.
+The tiny models are real (a BertForTokenClassification or BertForMaskedLM with a word-level vocabulary
+written here) and small enough to train in seconds, so engine and plugin tests exercise the same code
+paths as a full model. Test modules import the generated-sentence helpers from here with
+``from conftest import ...``, which works because pytest puts ``tests/`` on ``sys.path``.
 """
 
 from __future__ import annotations
 
 import os
+import random
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+
+from pytest_nerrobust.corpus import Sentence
 
 # One torch thread per test process: the suite runs beside other work on two cores, and small models gain
 # nothing from more threads.
@@ -18,6 +24,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# The generated person and place sentences that ``tiny_tagger`` learns from. A name of one type only occurs
+# in the templates of that type.
+PEOPLE = ["anna", "boris", "clara", "david", "erik", "fiona", "greta", "hans"]
+PLACES = ["paris", "berlin", "rome", "oslo", "madrid", "vienna", "lisbon", "dublin"]
+PERSON_TEMPLATES = ["{} said hello", "we met {} today", "mister {} smiled at us"]
+PLACE_TEMPLATES = ["we flew to {} yesterday", "the weather in {} is cold", "trains from {} run late"]
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 
 def shared_file(*parts: str) -> Path:
@@ -91,3 +105,96 @@ def tiny_model(tiny_model_dir):
     from pytest_nerrobust.models.hf import HFTokenClassifier
 
     return HFTokenClassifier(tiny_model_dir)
+
+
+def make_sentences(count: int, seed: int) -> list[Sentence]:
+    """Alternate person and place sentences; names of one type only occur in that type's templates."""
+    rng = random.Random(seed)
+    sentences = []
+    for index in range(count):
+        if index % 2 == 0:
+            name, template, tag = rng.choice(PEOPLE), rng.choice(PERSON_TEMPLATES), "B-PER"
+        else:
+            name, template, tag = rng.choice(PLACES), rng.choice(PLACE_TEMPLATES), "B-LOC"
+        words = template.format(name).split()
+        tags = [tag if word == name else "O" for word in words]
+        sentences.append(Sentence(tuple(words), tuple(tags), f"generated:{index}"))
+    return sentences
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger(tmp_path_factory):
+    """Train a 2-layer, 32-wide BERT tagger on generated sentences and load it through the HF adapter."""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+    from pytest_nerrobust.models.hf import HFTokenClassifier
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    words = sorted(set(PEOPLE + PLACES + " ".join(PERSON_TEMPLATES + PLACE_TEMPLATES).replace("{}", "").split()))
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    tokenizer = BertTokenizerFast(vocab={token: index for index, token in enumerate(vocabulary)}, do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(vocabulary),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=len(TAGS),
+        id2label=dict(enumerate(TAGS)),
+        label2id={tag: index for index, tag in enumerate(TAGS)},
+    )
+    torch.manual_seed(0)
+    network = BertForTokenClassification(config)
+    data = make_sentences(64, seed=1)
+    encoded = tokenizer([list(s.words) for s in data], is_split_into_words=True, return_tensors="pt", padding=True)
+    labels = torch.full(encoded["input_ids"].shape, -100)
+    for row, sentence in enumerate(data):
+        for position, word in enumerate(encoded.word_ids(row)):
+            if word is not None:
+                labels[row, position] = TAGS.index(sentence.tags[word])
+    optimizer = torch.optim.Adam(network.parameters(), lr=3e-3)
+    network.train()
+    for _ in range(60):
+        loss = network(**encoded, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    network.eval()
+    network.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return HFTokenClassifier(path)
+
+
+@pytest.fixture(scope="session")
+def write_tiny_mlm(tmp_path_factory) -> Callable[[Sequence[str], Mapping[str, float]], Path]:
+    """Return a writer of tiny BertForMaskedLM directories whose predictions are their output bias.
+
+    ``write(words, bias)`` builds a vocabulary of the BERT special tokens, then ``words``, then the keys
+    of ``bias``. Every output weight is zero, so whatever the input, the model ranks the ``bias`` words
+    by their value, highest first, and every other token at 0.
+    """
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    def write(words: Sequence[str], bias: Mapping[str, float]) -> Path:
+        vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *bias]
+        directory = tmp_path_factory.mktemp("tiny-mlm")
+        (directory / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+        BertTokenizerFast(vocab=str(directory / "vocab.txt"), do_lower_case=True).save_pretrained(str(directory))
+        config = BertConfig(vocab_size=len(vocabulary), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=32, max_position_embeddings=64, tie_word_embeddings=False)
+        torch.manual_seed(0)
+        model = BertForMaskedLM(config)
+        output_bias = torch.zeros(len(vocabulary))
+        for word, value in bias.items():
+            output_bias[vocabulary.index(word)] = value
+        with torch.no_grad():
+            model.cls.predictions.decoder.weight.zero_()
+            model.cls.predictions.decoder.bias.copy_(output_bias)
+            model.cls.predictions.bias.copy_(output_bias)
+        model.save_pretrained(str(directory))
+        return directory
+
+    return write

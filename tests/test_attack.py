@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from pytest_nerrobust.attack import Components, misclassified, run_attack
 from pytest_nerrobust.attribution.ig import IntegratedGradientsSelector
@@ -47,30 +46,12 @@ THREE_WORD_LOCATION = [sentence("Rio de Janeiro", "B-LOC I-LOC I-LOC")]
 
 # Vocabulary of the tiny masked LM, with the output bias that fixes its ranking: highest first.
 MLM_BIAS = {"also": 9.0, "later": 8.0, "again": 7.0, "still": 6.0, "soon": 5.0, "quietly": 4.0}
-MLM_VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *MLM_BIAS]
 
 
 @pytest.fixture(scope="module")
-def tiny_mlm_dir(tmp_path_factory) -> Path:
-    """Write a tiny BertForMaskedLM whose predictions are its output bias, whatever the input."""
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
-
-    directory = tmp_path_factory.mktemp("tiny-mlm")
-    (directory / "vocab.txt").write_text("\n".join(MLM_VOCABULARY) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab=str(directory / "vocab.txt"), do_lower_case=True).save_pretrained(str(directory))
-    config = BertConfig(vocab_size=len(MLM_VOCABULARY), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    model = BertForMaskedLM(config)
-    bias = torch.zeros(len(MLM_VOCABULARY))
-    for word, value in MLM_BIAS.items():
-        bias[MLM_VOCABULARY.index(word)] = value
-    with torch.no_grad():
-        model.cls.predictions.decoder.weight.zero_()
-        model.cls.predictions.decoder.bias.copy_(bias)
-        model.cls.predictions.bias.copy_(bias)
-    model.save_pretrained(str(directory))
-    return directory
+def tiny_mlm_dir(write_tiny_mlm) -> Path:
+    """Write a tiny masked LM that proposes the ``MLM_BIAS`` words, highest bias first, whatever the input."""
+    return write_tiny_mlm([], MLM_BIAS)
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ REFERENCE = [
 ]
 # Vocabulary of the tiny masked LM, with the output bias that fixes its ranking: highest first.
 MLM_BIAS = {"dog": 10.0, "cat": 9.0, "##s": 8.0, ".": 7.0, "paris": 6.0, "big": 5.0, "small": 4.0, "red": 3.0}
-MLM_VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "sat", "on", "mat", *MLM_BIAS]
+MLM_WORDS = ["the", "sat", "on", "mat"]
 
 
 @pytest.fixture(autouse=True)
@@ -48,27 +48,9 @@ def wikidata():
 
 
 @pytest.fixture(scope="module")
-def tiny_mlm_dir(tmp_path_factory) -> Path:
-    """Write a tiny BertForMaskedLM whose predictions are its output bias, so the ranking is known."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
-
-    directory = tmp_path_factory.mktemp("tiny-mlm")
-    (directory / "vocab.txt").write_text("\n".join(MLM_VOCABULARY) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab=str(directory / "vocab.txt"), do_lower_case=True).save_pretrained(str(directory))
-    config = BertConfig(vocab_size=len(MLM_VOCABULARY), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=32, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    model = BertForMaskedLM(config)
-    bias = torch.zeros(len(MLM_VOCABULARY))
-    for word, value in MLM_BIAS.items():
-        bias[MLM_VOCABULARY.index(word)] = value
-    with torch.no_grad():
-        model.cls.predictions.decoder.weight.zero_()
-        model.cls.predictions.decoder.bias.copy_(bias)
-        model.cls.predictions.bias.copy_(bias)
-    model.save_pretrained(str(directory))
-    return directory
+def tiny_mlm_dir(write_tiny_mlm) -> Path:
+    """Write a tiny masked LM that ranks the ``MLM_BIAS`` words by their bias, so the ranking is known."""
+    return write_tiny_mlm(MLM_WORDS, MLM_BIAS)
 
 
 def make_config(**settings) -> AttackConfig:

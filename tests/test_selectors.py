@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import random
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import make_sentences
 
 from pytest_nerrobust.attribution.selectors import (
     KernelShapSelector,
@@ -27,70 +25,8 @@ from pytest_nerrobust.cache import Cache
 from pytest_nerrobust.corpus import Sentence
 from pytest_nerrobust.errors import ConfigError, NerRobustError
 
-PEOPLE = ["anna", "boris", "clara", "david", "erik", "fiona", "greta", "hans"]
-PLACES = ["paris", "berlin", "rome", "oslo", "madrid", "vienna", "lisbon", "dublin"]
-PERSON_TEMPLATES = ["{} said hello", "we met {} today", "mister {} smiled at us"]
-PLACE_TEMPLATES = ["we flew to {} yesterday", "the weather in {} is cold", "trains from {} run late"]
-TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 ALL_SELECTORS = ["ig", "ig-raw", "random", "tfidf", "kernel-shap", "occlusion"]
 CONFIG = {"kernel_shap_samples": 64, "disentangler": {"learning_rate": 0.05, "epochs": 20}}
-
-
-def make_sentences(count: int, seed: int) -> list[Sentence]:
-    """Alternate person and place sentences; names of one type only occur in that type's templates."""
-    rng = random.Random(seed)
-    sentences = []
-    for index in range(count):
-        if index % 2 == 0:
-            name, template, tag = rng.choice(PEOPLE), rng.choice(PERSON_TEMPLATES), "B-PER"
-        else:
-            name, template, tag = rng.choice(PLACES), rng.choice(PLACE_TEMPLATES), "B-LOC"
-        words = template.format(name).split()
-        tags = [tag if word == name else "O" for word in words]
-        sentences.append(Sentence(tuple(words), tuple(tags), f"generated:{index}"))
-    return sentences
-
-
-def build_tiny_model(path: Path):
-    """Train a 2-layer, 32-wide BERT tagger on generated sentences and load it through the HF adapter."""
-    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
-
-    from pytest_nerrobust.models.hf import HFTokenClassifier
-
-    words = sorted(set(PEOPLE + PLACES + " ".join(PERSON_TEMPLATES + PLACE_TEMPLATES).replace("{}", "").split()))
-    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    tokenizer = BertTokenizerFast(vocab={token: index for index, token in enumerate(vocabulary)}, do_lower_case=True)
-    config = BertConfig(
-        vocab_size=len(vocabulary),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=len(TAGS),
-        id2label=dict(enumerate(TAGS)),
-        label2id={tag: index for index, tag in enumerate(TAGS)},
-    )
-    torch.manual_seed(0)
-    network = BertForTokenClassification(config)
-    data = make_sentences(64, seed=1)
-    encoded = tokenizer([list(s.words) for s in data], is_split_into_words=True, return_tensors="pt", padding=True)
-    labels = torch.full(encoded["input_ids"].shape, -100)
-    for row, sentence in enumerate(data):
-        for position, word in enumerate(encoded.word_ids(row)):
-            if word is not None:
-                labels[row, position] = TAGS.index(sentence.tags[word])
-    optimizer = torch.optim.Adam(network.parameters(), lr=3e-3)
-    network.train()
-    for _ in range(60):
-        loss = network(**encoded, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    network.eval()
-    network.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return HFTokenClassifier(path)
 
 
 class MisterTagger:
@@ -107,8 +43,8 @@ class MisterTagger:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
+def model(tiny_tagger):
+    return tiny_tagger
 
 
 @pytest.fixture(scope="module")
