@@ -91,7 +91,8 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/conll2003/test.txt", help="CoNLL file (IOB2)")
     parser.add_argument("--positions", type=int, default=20, help="positions shown with candidates (default 20)")
     parser.add_argument("--timing-sentences", type=int, default=15, help="sentences of the timing pass (default 15)")
-    parser.add_argument("--timing-positions", type=int, default=40, help="positions of the timing pass (default 40)")
+    parser.add_argument("--timing-positions", type=int, default=40,
+                        help="positions of the timing pass, 0 to skip it (default 40)")
     parser.add_argument("--limit", type=int, default=5, help="candidates shown per position (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--pool-size", type=int, default=None, help="infiller pool_size (default: the infiller's)")
@@ -145,18 +146,19 @@ def main() -> None:
         shown_results = infiller.candidates_batch(shown, args.limit)
         infiller.cache.close()
 
-        gflops_before = matmul_gflops(args.threads)
-        timing_cache = Cache(Path(results_dir) / "timed")
-        infiller.cache = timing_cache
         timings: dict[str, tuple[float, float, int]] = {}
-        for run in ("cold", "warm"):
-            tokens[0] = 0
-            wall, cpu = time.perf_counter(), time.process_time()
-            infiller.candidates_batch(timed, args.limit)
-            timings[run] = (time.perf_counter() - wall, time.process_time() - cpu, tokens[0])
-        gflops_after = matmul_gflops(args.threads)
-        stats = timing_cache.stats()[INFILL_NAMESPACE]
-        timing_cache.close()
+        if timed:
+            gflops_before = matmul_gflops(args.threads)
+            timing_cache = Cache(Path(results_dir) / "timed")
+            infiller.cache = timing_cache
+            for run in ("cold", "warm"):
+                tokens[0] = 0
+                wall, cpu = time.perf_counter(), time.process_time()
+                infiller.candidates_batch(timed, args.limit)
+                timings[run] = (time.perf_counter() - wall, time.process_time() - cpu, tokens[0])
+            gflops_after = matmul_gflops(args.threads)
+            stats = timing_cache.stats()[INFILL_NAMESPACE]
+            timing_cache.close()
 
     print(f"# Infilling candidates, {len(shown)} positions of {args.data}\n")
     print("| sentence | original | candidates |")
@@ -165,11 +167,13 @@ def main() -> None:
         blanked = detokenize([*words[:position], BLANK, *words[position + 1:]])
         print(f"| {blanked} | {words[position]} | {', '.join(candidates)} |")
 
-    count = len(timed)
-    timed_sentences = len({tuple(words) for words, _ in timed})
     print(f"\nmodel: {infiller.fingerprint()}; settings {settings or 'default'}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} at the end")
+    if not timings:
+        return
+    count = len(timed)
+    timed_sentences = len({tuple(words) for words, _ in timed})
     print(f"float32 matmul before / after the timing pass: {gflops_before:.0f} / {gflops_after:.0f} GFLOP/s")
     print(f"fingerprint (loads the entity lexicon): {fingerprint_seconds:.1f} s")
     print(f"model load (converts SmolLM2 on first use): {load_seconds:.1f} s")

@@ -1,4 +1,4 @@
-"""The ``nerrobust`` command line: ``train``, ``attack`` and ``selection-stats``."""
+"""The ``nerrobust`` command line: ``train``, ``evaluate`` and ``attack``."""
 
 from __future__ import annotations
 
