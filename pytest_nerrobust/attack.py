@@ -112,9 +112,9 @@ def run_attack(
     if cache is None:
         cache = Cache(None if config.no_cache else config.cache_dir)
     if corpus is None:
-        corpus = read_corpus(_required(config.data, "--ner-data"))
+        corpus = read_corpus(_required(config.data, "data"))
     if model is None:
-        model = load_model(_required(config.model, "--ner-model"), label_map=config.label_map)
+        model = load_model(_required(config.model, "model"), label_map=config.label_map)
     check_labels(model, corpus.entity_types, corpus.path or "the data")
 
     reference = _reference_sentences(config, corpus)
@@ -506,9 +506,11 @@ def _reference_sentences(config: AttackConfig, corpus: Corpus) -> list[Sentence]
     return list(corpus.sentences)
 
 
-def _required(value: Any, flag: str) -> Any:
+def _required(value: Any, name: str) -> Any:
+    from pytest_nerrobust.config import SETTINGS_BY_NAME
     from pytest_nerrobust.errors import ConfigError
 
     if not value:
-        raise ConfigError(f"{flag} is missing; pass {flag} (or its ini key) to run an attack")
+        setting = SETTINGS_BY_NAME[name]
+        raise ConfigError(f"{setting.flag} is missing; pass {setting.flag} or set {setting.env} to run an attack")
     return value

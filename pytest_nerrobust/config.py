@@ -573,7 +573,7 @@ def command_line_flags(config: AttackConfig) -> list[str]:
     >>> command_line_flags(AttackConfig(k=3))[:2]
     ['--attack-seed=0', '--attack-k=3']
     """
-    names = ["seed", "k", "max_candidates", "selector"]
+    names = ["seed", "k", "max_candidates", "min_similarity", "selector", "ig_steps", "kb", "infill"]
     if config.sample is not None:
         names.append("sample")
     flags = []

@@ -3,7 +3,8 @@
 The tiny models are real (a BertForTokenClassification or BertForMaskedLM with a word-level vocabulary
 written here) and small enough to train in seconds, so engine and plugin tests exercise the same code
 paths as a full model. Test modules import the generated-sentence helpers from here with
-``from conftest import ...``, which works because pytest puts ``tests/`` on ``sys.path``.
+``from conftest import ...``, which works because pytest's default ``prepend`` import mode puts
+``tests/`` on ``sys.path``.
 """
 
 from __future__ import annotations

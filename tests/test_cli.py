@@ -115,3 +115,21 @@ def test_train_needs_output(capsys):
 
     assert raised.value.code == 2
     assert "the following arguments are required: --output/-o" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--ner-data={data}"], "--ner-model is missing; pass --ner-model or set NERROBUST_NER_MODEL to run an attack"),
+        (["--ner-model=mymodule:tagger"], "--ner-data is missing; pass --ner-data or set NERROBUST_NER_DATA to run an attack"),
+    ],
+)
+def test_attack_missing_setting(tmp_path, monkeypatch, capsys, arguments, message):
+    monkeypatch.delenv("NERROBUST_NER_MODEL", raising=False)
+    monkeypatch.delenv("NERROBUST_NER_DATA", raising=False)
+    data = tmp_path / "data.conll"
+    data.write_text("Paris B-LOC\n", encoding="utf-8")
+
+    assert main(["attack", *(argument.format(data=data) for argument in arguments)]) == 2
+
+    assert capsys.readouterr().err == f"nerrobust: error: {message}\n"

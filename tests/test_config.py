@@ -329,7 +329,11 @@ def test_command_line_flags_default() -> None:
         "--attack-seed=0",
         "--attack-k=1",
         "--attack-max-candidates=10",
+        "--attack-min-similarity=0.6",
         "--attack-selector=ig",
+        "--attack-ig-steps=16",
+        "--kb=offline",
+        "--infill=local-lm",
         "--nerrobust-cache-dir=.nerrobust-cache",
     ]
 
@@ -340,7 +344,11 @@ def test_command_line_flags_sample_and_no_cache() -> None:
         "--attack-seed=3",
         "--attack-k=1",
         "--attack-max-candidates=10",
+        "--attack-min-similarity=0.6",
         "--attack-selector=ig",
+        "--attack-ig-steps=16",
+        "--kb=offline",
+        "--infill=local-lm",
         "--attack-sample=50",
         "--nerrobust-no-cache",
     ]

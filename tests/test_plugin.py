@@ -88,7 +88,8 @@ SKIPPED_SUMMARY = [
     "PER          2        0.6667    0.6667",
 ]
 DEFAULT_HEADER = (
-    "nerrobust: --attack-seed=0 --attack-k=1 --attack-max-candidates=10 --attack-selector=ig "
+    "nerrobust: --attack-seed=0 --attack-k=1 --attack-max-candidates=10 --attack-min-similarity=0.6 "
+    "--attack-selector=ig --attack-ig-steps=16 --kb=offline --infill=local-lm "
     "--nerrobust-cache-dir=.nerrobust-cache"
 )
 MODEL_ARGS = ("--ner-model=mymodule:tagger", "--ner-data=data.conll", "--attack-selector=random")
@@ -257,7 +258,8 @@ def test_header_reflects_ini_and_flags(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nattack_k = 3\nattack_sample = 40\n")
     result = run(pytester, "--attack-seed=7", "--nerrobust-no-cache")
     assert (
-        "nerrobust: --attack-seed=7 --attack-k=3 --attack-max-candidates=10 --attack-selector=ig "
+        "nerrobust: --attack-seed=7 --attack-k=3 --attack-max-candidates=10 --attack-min-similarity=0.6 "
+        "--attack-selector=ig --attack-ig-steps=16 --kb=offline --infill=local-lm "
         "--attack-sample=40 --nerrobust-no-cache"
     ) in result.outlines
 

@@ -120,7 +120,8 @@ def test_report_settings_with_sources(report: dict) -> None:
 
 def test_report_command_line(report: dict) -> None:
     assert report["command_line"] == (
-        "pytest --attack-seed=0 --attack-k=3 --attack-max-candidates=10 --attack-selector=ig "
+        "pytest --attack-seed=0 --attack-k=3 --attack-max-candidates=10 --attack-min-similarity=0.6 "
+        "--attack-selector=ig --attack-ig-steps=16 --kb=offline --infill=local-lm "
         "--nerrobust-cache-dir=.nerrobust-cache"
     )
 
