@@ -45,15 +45,15 @@ def context_positions(sentence: Any) -> list[int]:
 
 def pick_positions(sentences: list[Any], count: int) -> list[tuple[list[str], int]]:
     """Pick one context position per sentence of at least 6 words, ``count`` in all."""
-    requests = []
+    requests: list[tuple[list[str], int]] = []
     for sentence in sentences:
+        if len(requests) >= count:
+            break
         if len(sentence.words) < 6:
             continue
         positions = context_positions(sentence)
         if positions:
             requests.append((list(sentence.words), positions[0]))
-        if len(requests) == count:
-            break
     return requests
 
 
@@ -62,13 +62,13 @@ def pick_timing_positions(sentences: list[Any], sentence_count: int, count: int)
     requests: list[tuple[list[str], int]] = []
     used = 0
     for sentence in sentences:
+        if used >= sentence_count:
+            break
         positions = context_positions(sentence)
         if len(positions) < 3:
             continue
         requests.extend((list(sentence.words), position) for position in sorted(positions[:3]))
         used += 1
-        if used == sentence_count:
-            break
     return requests[:count]
 
 
@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--right-context-tokens", type=int, default=None,
                         help="infiller right_context_tokens (default: the infiller's)")
     parser.add_argument("--proposals", default=None, help="infiller proposals, repeat or left (default: the infiller's)")
+    parser.add_argument("--dtype", default=None,
+                        help="infiller dtype, auto, float32 or bfloat16 (default: the infiller's)")
     parser.add_argument("--model-cache-dir", default=None,
                         help="where the converted SmolLM2 copy lives "
                              "(default: $NERROBUST_CACHE_DIR or .nerrobust-cache)")
@@ -123,7 +125,7 @@ def main() -> None:
     settings = {
         name: value
         for name, value in (("pool_size", args.pool_size), ("right_context_tokens", args.right_context_tokens),
-                            ("proposals", args.proposals))
+                            ("proposals", args.proposals), ("dtype", args.dtype))
         if value is not None
     }
 
@@ -167,7 +169,8 @@ def main() -> None:
         blanked = detokenize([*words[:position], BLANK, *words[position + 1:]])
         print(f"| {blanked} | {words[position]} | {', '.join(candidates)} |")
 
-    print(f"\nmodel: {infiller.fingerprint()}; settings {settings or 'default'}")
+    print(f"\nmodel: {infiller.fingerprint()}; settings {settings or 'default'}; "
+          f"weights {next(infiller._model.parameters()).dtype}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} at the end")
     if not timings:

@@ -37,8 +37,8 @@ exec python -m pytest examples/test_robustness.py -v \
     --ner-data="$data/test.conll" \
     --attack-k=3 \
     --attack-sample=40 \
-    --min-f1-under-attack=0.6 \
-    --max-attack-success-rate=0.5 \
+    --min-f1-under-attack=0.7 \
+    --max-attack-success-rate=0.35 \
     --nerrobust-cache-dir="$demo/cache" \
     --nerrobust-report="$demo/report.json" \
     --nerrobust-markdown="$demo/report.md" \
