@@ -446,7 +446,7 @@ def build_candidates(
     Substituting all top-K units together follows the method's definition of a K-word attack (its
     modification rate grows with K). Combinations of the units' options are enumerated best-ranked first
     (lowest sum of option ranks, ties in index order) and capped at ``limit`` before similarity ranking,
-    so the encoder sees a bounded number of sentences. A unit without options stays unchanged.
+    so the encoder embeds a bounded number of sentences. A unit without options stays unchanged.
     """
     from itertools import product
 

@@ -1,4 +1,4 @@
-"""Typed results of an attack: one record per sentence, and the run that holds them."""
+"""Typed results of an attack: one record per sentence, and the run that contains them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 
 class Status(str, enum.Enum):
-    """How the attack on one sentence ended.
+    """Outcome of the attack on one sentence.
 
     ``SKIPPED``: the clean prediction already misclassifies a gold entity, or the sentence has no entity,
     so there is nothing to attack. ``ERRORED``: an exception stopped the attack; it is never counted as a

@@ -52,7 +52,7 @@ def demo_files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory, demo_files) -> Path:
-    """Write an untrained two-layer BERT encoder whose vocabulary holds the demo corpus's words."""
+    """Write an untrained two-layer BERT encoder whose vocabulary contains the demo corpus's words."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 

@@ -4,8 +4,8 @@ The attribution target is the model's summed log-probability of its own predicte
 all-zero word features, and a word's score is the L2 norm of its attribution vector. Integration starts
 with ``steps`` Gauss-Legendre points for the whole batch. A sentence whose completeness gap
 ``|sum(attributions) - (F(x) - F(baseline))|`` exceeds ``tolerance`` times ``|F(x) - F(baseline)|`` is
-integrated again with twice the steps, up to ``max_steps``; so cheap sentences stay cheap and hard ones
-converge to what a 50-step run would select.
+integrated again with twice the steps, up to ``max_steps``. Cheap sentences stay cheap, and hard ones
+converge toward what a 50-step run would select.
 """
 
 from __future__ import annotations

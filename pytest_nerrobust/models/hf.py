@@ -4,7 +4,7 @@ The label of a word is the label of its first sub-word piece. Sentences longer t
 length are predicted over overlapping windows of whole words, and each word takes its prediction from the
 window where it sits farthest from an edge, so nothing is truncated.
 
-A directory written by ``nerrobust train`` also holds ``nerrobust_model.json`` (maximum length, whether a
+A directory written by ``nerrobust train`` also contains ``nerrobust_model.json`` (maximum length, whether a
 CRF head is present) and, with a CRF head, ``crf.pt`` (the pytorch-crf transition weights).
 """
 
