@@ -48,7 +48,7 @@ def main() -> None:
         return scores, (time.perf_counter() - started) / len(batch_sentences)
 
     reference, reference_seconds = run(IntegratedGradientsSelector(steps=50, max_steps=50))
-    print(f"| setting | top-1 agreement | top-3 agreement | s per sentence | mean steps |")
+    print("| setting | top-1 agreement | top-3 agreement | s per sentence | mean steps |")
     print("|---|---|---|---|---|")
     print(f"| 50 steps (reference) | 1.000 | 1.000 | {reference_seconds:.3f} | 50 |")
     settings = ((4, 4, 0.05), (8, 8, 0.05), (16, 16, 0.05), (8, 64, 0.05), (16, 64, 0.05), (16, 64, 0.02), (8, 64, 0.01))

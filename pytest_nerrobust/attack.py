@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_nerrobust.corpus import Corpus, Sentence, read_corpus, spans_from_tags
+from pytest_nerrobust.errors import about_setting
 from pytest_nerrobust.results import AttackRun, Change, SentenceResult, Status
 
 if TYPE_CHECKING:
@@ -112,9 +113,13 @@ def run_attack(
     if cache is None:
         cache = Cache(None if config.no_cache else config.cache_dir)
     if corpus is None:
-        corpus = read_corpus(_required(config.data, "data"))
+        data = _required(config.data, "data")
+        with about_setting("data"):
+            corpus = read_corpus(data)
     if model is None:
-        model = load_model(_required(config.model, "model"), label_map=config.label_map)
+        model_spec = _required(config.model, "model")
+        with about_setting("model"):
+            model = load_model(model_spec, label_map=config.label_map)
     check_labels(model, corpus.entity_types, corpus.path or "the data")
 
     reference = _reference_sentences(config, corpus)
@@ -354,7 +359,7 @@ class _Engine:
                 if values.shape != (len(work.sentence.words),):
                     raise ValueError(f"selector {selector.name} returned {values.shape[0]} scores for {len(work.sentence.words)} words")
                 work.scores = values
-                work.result.attribution_passes = int(round(spent))
+                work.result.attribution_passes = round(spent)
                 self.cache.store(ATTRIBUTION_NAMESPACE, _attribution_parts(fingerprint, work), values.tolist())
 
         for work in works:
@@ -502,7 +507,8 @@ def _check_shapes(predictions: Sequence[Sequence[str]], sentences: Sequence[Sequ
 def _reference_sentences(config: AttackConfig, corpus: Corpus) -> list[Sentence]:
     """Return the reference corpus (``--ner-reference-data``), else the attacked corpus itself."""
     if config.reference_data:
-        return list(read_corpus(config.reference_data).sentences)
+        with about_setting("reference_data"):
+            return list(read_corpus(config.reference_data).sentences)
     return list(corpus.sentences)
 
 

@@ -6,10 +6,10 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from pytest_nerrobust.errors import NerRobustError
+from pytest_nerrobust.errors import NerRobustError, with_origin
 
 
 def _add_train_parser(subparsers) -> None:
@@ -101,7 +101,10 @@ def _run_attack(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         print(f"nerrobust: attacked {done}/{total} sentences", file=sys.stderr, flush=True)
 
-    run = run_attack(config, progress=progress)
+    try:
+        run = run_attack(config, progress=progress)
+    except NerRobustError as error:
+        raise with_origin(error, resolved.sources) from None
     metrics = summarize(run)
     gates = evaluate_gates(metrics, config, resolved.sources)
     report = build_report(run, metrics, config, resolved.sources, gates=gates)

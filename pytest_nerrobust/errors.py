@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
 
 class NerRobustError(Exception):
-    """Base class for every error that names a bad value, where it came from, and the fix."""
+    """Base class for every error that names a bad value, where it came from, and the fix.
+
+    ``setting`` names the setting whose value caused the error (``"model"``, ``"data"``), when known;
+    :func:`describe` then adds where that value came from.
+    """
+
+    setting: str | None = None
+
+
+@contextmanager
+def about_setting(setting: str) -> Iterator[None]:
+    """Tag any :class:`NerRobustError` raised inside the block with ``setting``, unless it has one."""
+    try:
+        yield
+    except NerRobustError as error:
+        if error.setting is None:
+            error.setting = setting
+        raise
+
+
+def describe(error: NerRobustError, sources: Mapping[str, str] | None = None) -> str:
+    """Return the one-line message of ``error``, with the origin of the value that caused it.
+
+    ``sources`` maps setting names to where their values came from, as
+    :func:`pytest_nerrobust.config.resolve` reports them (``"--ner-model"``, ``"ini ner_model"``).
+    """
+    message = str(error)
+    source = (sources or {}).get(error.setting or "")
+    if source is None:
+        return message
+    if source == "default":
+        return f"{message} (the default value of setting {error.setting})"
+    return f"{message} (value from {source})"
 
 
 class CorpusError(NerRobustError):
@@ -29,3 +64,10 @@ class BackendError(NerRobustError):
 
 class CacheError(NerRobustError):
     """The persistent cache is unreadable or was written by an incompatible version."""
+
+
+def with_origin(error: NerRobustError, sources: Mapping[str, str] | None) -> NerRobustError:
+    """Return a copy of ``error`` whose message ends with where the offending value came from."""
+    copy = type(error)(describe(error, sources))
+    copy.setting = None
+    return copy

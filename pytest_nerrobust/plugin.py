@@ -32,7 +32,7 @@ from pytest_nerrobust.config import (
     option_values,
     resolve,
 )
-from pytest_nerrobust.errors import ConfigError, NerRobustError
+from pytest_nerrobust.errors import ConfigError, NerRobustError, about_setting, with_origin
 from pytest_nerrobust.gates import GateResult, evaluate_gates, format_gate_block, gates_passed
 from pytest_nerrobust.report import build_report, format_summary, write_json_report, write_markdown_report
 
@@ -115,8 +115,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     try:
         _resolve_for(item)
+        return
     except ConfigError as error:
-        pytest.fail(str(error), pytrace=False)
+        failure = str(error)
+    pytest.fail(failure, pytrace=False)
 
 
 # --- the generated attack test ----------------------------------------------------------------------
@@ -216,7 +218,8 @@ def ner_config(request: pytest.FixtureRequest) -> AttackConfig:
     try:
         return _resolve_for(request.node).config
     except ConfigError as error:
-        pytest.fail(str(error), pytrace=False)
+        failure = str(error)
+    pytest.fail(failure, pytrace=False)
 
 
 @pytest.fixture
@@ -225,7 +228,8 @@ def ner_model(request: pytest.FixtureRequest, ner_config: AttackConfig) -> NERMo
     try:
         return request.config.stash[_STATE].model(ner_config)
     except NerRobustError as error:
-        pytest.fail(str(error), pytrace=False)
+        failure = str(with_origin(error, _resolve_for(request.node).sources))
+    pytest.fail(failure, pytrace=False)
 
 
 @pytest.fixture
@@ -234,7 +238,8 @@ def ner_corpus(request: pytest.FixtureRequest, ner_config: AttackConfig) -> Corp
     try:
         return request.config.stash[_STATE].corpus(ner_config)
     except NerRobustError as error:
-        pytest.fail(str(error), pytrace=False)
+        failure = str(with_origin(error, _resolve_for(request.node).sources))
+    pytest.fail(failure, pytrace=False)
 
 
 @pytest.fixture
@@ -252,9 +257,11 @@ def ner_attack(request: pytest.FixtureRequest) -> Callable[..., AttackOutcome]:
             resolved = _resolve_for(request.node, overrides)
             outcome = _run_attack(request.config, resolved, request.node.nodeid)
         except NerRobustError as error:
-            pytest.fail(str(error), pytrace=False)
-        request.node.user_properties.append((PROPERTY_NAME, outcome.summary_record(request.node.nodeid)))
-        return outcome
+            failure = str(error)
+        else:
+            request.node.user_properties.append((PROPERTY_NAME, outcome.summary_record(request.node.nodeid)))
+            return outcome
+        pytest.fail(failure, pytrace=False)
 
     return attack
 
@@ -314,7 +321,8 @@ class _SessionState:
         if key not in self.models:
             from pytest_nerrobust.models.loading import load_model
 
-            self.models[key] = load_model(config.model, config.label_map)
+            with about_setting("model"):
+                self.models[key] = load_model(config.model, config.label_map)
         return self.models[key]
 
     def corpus(self, config: AttackConfig) -> Any:
@@ -326,7 +334,8 @@ class _SessionState:
         if config.data not in self.corpora:
             from pytest_nerrobust.corpus import read_corpus
 
-            self.corpora[config.data] = read_corpus(config.data)
+            with about_setting("data"):
+                self.corpora[config.data] = read_corpus(config.data)
         return self.corpora[config.data]
 
     def cache(self, config: AttackConfig) -> Cache:
@@ -386,11 +395,13 @@ def _run_attack(config: pytest.Config, resolved: Resolved, label: str) -> Attack
 
     state = config.stash[_STATE]
     settings = resolved.config
-    corpus = state.corpus(settings)
-    model = state.model(settings)
-    cache = state.cache(settings)
-
-    run = run_attack(settings, model=model, corpus=corpus, cache=cache, progress=_Progress(config, label))
+    try:
+        corpus = state.corpus(settings)
+        model = state.model(settings)
+        cache = state.cache(settings)
+        run = run_attack(settings, model=model, corpus=corpus, cache=cache, progress=_Progress(config, label))
+    except NerRobustError as error:
+        raise with_origin(error, resolved.sources) from None
     metrics = summarize(run)
     gates = evaluate_gates(metrics, settings, resolved.sources)
     report = build_report(run, metrics, settings, resolved.sources, gates=gates)

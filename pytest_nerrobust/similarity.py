@@ -18,6 +18,7 @@ import numpy as np
 
 from pytest_nerrobust.cache import Cache
 from pytest_nerrobust.errors import ConfigError, ModelLoadError
+from pytest_nerrobust.quiet import no_progress_bars
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -156,9 +157,10 @@ class SentenceEncoder:
 
             logger.info("loading sentence encoder from %s", self.model_path)
             try:
-                self._model = SentenceTransformer(
-                    str(self.model_path), device=self.device, local_files_only=True
-                )
+                with no_progress_bars():
+                    self._model = SentenceTransformer(
+                        str(self.model_path), device=self.device, local_files_only=True
+                    )
             except (OSError, ValueError) as error:
                 raise ModelLoadError(
                     f"sentence encoder directory {str(self.model_path)!r} could not be loaded ({error}); "

@@ -18,7 +18,11 @@ from pytest_nerrobust.errors import BackendError
 from pytest_nerrobust.metrics import summarize
 from pytest_nerrobust.results import Change, Status
 from pytest_nerrobust.similarity import SentenceEncoder
-from pytest_nerrobust.substitution.entities import ChainEntitySource, CorpusEntitySource, GazetteerEntitySource
+from pytest_nerrobust.substitution.entities import (
+    ChainEntitySource,
+    CorpusEntitySource,
+    GazetteerEntitySource,
+)
 from pytest_nerrobust.substitution.masked_lm import MaskedLMInfiller
 
 
@@ -185,7 +189,7 @@ def test_three_word_replacement_tags(tiny_model, encoder, tiny_mlm_dir):
     assert result.status is Status.SUCCESSFUL
     assert result.adversarial_words[2:5] == ["Rio", "de", "Janeiro"]
     assert result.adversarial_words[7:9] == ["World", "Bank"]
-    assert result.adversarial_tags == "O O B-LOC I-LOC I-LOC O O B-ORG I-ORG O O O O".split()
+    assert result.adversarial_tags == ["O", "O", "B-LOC", "I-LOC", "I-LOC", "O", "O", "B-ORG", "I-ORG", "O", "O", "O", "O"]
     assert Change(2, ("Tokelau",), ("Rio", "de", "Janeiro"), "entity", "reference") in result.changes
     assert result.adversarial_predicted_tags == ["O"] * 13
 

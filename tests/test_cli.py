@@ -133,3 +133,15 @@ def test_attack_missing_setting(tmp_path, monkeypatch, capsys, arguments, messag
     assert main(["attack", *(argument.format(data=data) for argument in arguments)]) == 2
 
     assert capsys.readouterr().err == f"nerrobust: error: {message}\n"
+
+
+def test_attack_error_names_where_the_value_came_from(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "absent.conll"
+    monkeypatch.setenv("NERROBUST_NER_DATA", str(missing))
+
+    assert main(["attack", "--ner-model=no/such/model"]) == 2
+
+    assert capsys.readouterr().err == (
+        f"nerrobust: error: data file {str(missing)!r} was not found; pass an existing CoNLL or JSON lines "
+        "file (value from env NERROBUST_NER_DATA)\n"
+    )

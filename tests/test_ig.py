@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import pytest
-
-from pytest_nerrobust.errors import ConfigError
 import torch
 
 from pytest_nerrobust.attribution.ig import IntegratedGradientsSelector
 from pytest_nerrobust.corpus import Sentence
+from pytest_nerrobust.errors import ConfigError
 
 # Sentences of 11, 1 and 4 words, so the shorter two are padded in a batch.
 SENTENCES = [
     Sentence(
-        tuple("Talks between Tokelau and the World Bank ended without agreement .".split()),
+        ("Talks", "between", "Tokelau", "and", "the", "World", "Bank", "ended", "without", "agreement", "."),
         ("O", "O", "B-LOC", "O", "O", "B-ORG", "I-ORG", "O", "O", "O", "O"),
     ),
     Sentence(("Bianchi",), ("B-PER",)),

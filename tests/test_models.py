@@ -20,10 +20,7 @@ from pytest_nerrobust.models.hf import CRF_FILE, METADATA_FILE, HFTokenClassifie
 from pytest_nerrobust.models.loading import check_labels, load_model, parse_label_map
 
 # Every word of these sentences is one piece of the tiny model's vocabulary.
-LONG_WORDS = (
-    "Tajikistan and Martinique signed a trade agreement in Dakar on Wednesday . "
-    "Talks between Tokelau and the World Bank ended without agreement . Ford said"
-).split()
+LONG_WORDS = ["Tajikistan", "and", "Martinique", "signed", "a", "trade", "agreement", "in", "Dakar", "on", "Wednesday", ".", "Talks", "between", "Tokelau", "and", "the", "World", "Bank", "ended", "without", "agreement", ".", "Ford", "said"]
 # Made-up words that the tiny vocabulary spells out letter by letter ("z ##o ##r ...").
 SPELLED_WORDS = ["Zorvak", "Quimby", "visited", "Tokelau", "."]
 BATCH = [
@@ -267,7 +264,10 @@ def test_plain_encoder_rejected(tiny_encoder_dir):
     message = str(raised.value)
     assert f"model directory {str(tiny_encoder_dir)!r} is not a token classifier" in message
     assert "(architectures: BertModel)" in message
-    assert f"fine-tune it first, e.g. with `nerrobust train --encoder {tiny_encoder_dir}`" in message
+    assert message.endswith(
+        f"fine-tune it on your labelled data first: `nerrobust train TRAIN_FILE --encoder {tiny_encoder_dir} "
+        "-o MODEL_DIR`"
+    )
     assert "\n" not in message
 
 
@@ -459,3 +459,12 @@ def test_relabelled_ig_targets(tiny_model):
     plain = selector.attribute(tiny_model, [sentence], tiny_model.predict([["Bianchi"]]), refine=False)
 
     assert torch.allclose(relabelled.attributions, plain.attributions)
+
+
+def test_loading_prints_no_progress_bar(tiny_model_dir, capfd):
+    from transformers.utils import logging as transformers_logging
+
+    HFTokenClassifier(tiny_model_dir)
+
+    assert "Loading weights" not in capfd.readouterr().err
+    assert transformers_logging.is_progress_bar_enabled()

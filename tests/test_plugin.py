@@ -464,9 +464,45 @@ def test_missing_data_fails_without_traceback(project: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=1, failed=1)
     assert lines_after(result, "_ nerrobust::attack[k=1] _", 2) == [
-        "data file 'missing.conll' was not found; pass an existing CoNLL or JSON lines file",
+        (
+            "data file 'missing.conll' was not found; pass an existing CoNLL or JSON lines file "
+            "(value from --ner-data)"
+        ),
         "=========================== short test summary info ============================",
     ]
+
+
+def test_missing_data_from_ini_names_the_ini_key(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nner_data = missing.conll\n")
+    result = run(project, "--ner-model=mymodule:tagger")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["data file '*missing.conll' was not found; * (value from ini ner_data)"])
+
+
+def test_missing_data_from_environment_names_the_variable(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NERROBUST_NER_DATA", "absent.conll")
+    result = run(project, "--ner-model=mymodule:tagger")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["data file 'absent.conll' was not found; * (value from env NERROBUST_NER_DATA)"])
+
+
+def test_missing_model_from_marker_names_the_marker(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.mark.ner_robustness(model="no/such/model")
+        def test_model(ner_model):
+            pass
+        """
+    )
+    result = run(project, "test_marked.py")
+    result.assert_outcomes(errors=1)
+    result.stdout.no_fnmatch_line("During handling*")
+    result.stdout.fnmatch_lines(["*model path 'no/such/model' does not exist*(value from marker ner_robustness)"])
+    result.stdout.no_fnmatch_line("*Traceback*")
 
 
 def test_missing_data_setting_fails_item(project: pytest.Pytester) -> None:

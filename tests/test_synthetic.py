@@ -400,8 +400,8 @@ def test_aliased_type():
     ("locales", "message"),
     [
         (("xx_XX",), r"^invalid Faker locale 'xx_XX' in locales; use locales that Faker .* provides"),
-        (("ru_RU",), r"^invalid Faker locale 'ru_RU' in locales: it writes names in a script other than "
-                     "Latin"),
+        (("ru_RU",), (r"^invalid Faker locale 'ru_RU' in locales: it writes names in a script other than "
+                      "Latin")),
         ((), r"^FakerEntitySource got an empty list of locales"),
     ],
 )

@@ -90,7 +90,7 @@ def test_tag_set_from_data(tmp_path, tiny_encoder_dir):
 
 
 def test_long_sentence_trains(tmp_path, tiny_encoder_dir):
-    words = ("Tokelau and Martinique signed a trade agreement in Dakar on Wednesday .".split()) * 3
+    words = (["Tokelau", "and", "Martinique", "signed", "a", "trade", "agreement", "in", "Dakar", "on", "Wednesday", "."]) * 3
     tags = ["B-LOC", "O", "B-LOC", "O", "O", "O", "O", "O", "B-LOC", "O", "O", "O"] * 3
     train_file = write_corpus([Sentence(tuple(words), tuple(tags))], tmp_path / "long.conll")
     settings = TrainSettings(epochs=1, batch_size=4, learning_rate=3e-3, max_length=12)

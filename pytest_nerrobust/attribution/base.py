@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,9 +29,9 @@ class Selector(Protocol):
 
     def scores(
         self,
-        model: "NERModel",
-        sentences: Sequence["Sentence"],
+        model: NERModel,
+        sentences: Sequence[Sentence],
         predictions: Sequence[Sequence[str]],
-    ) -> list["np.ndarray"]:
+    ) -> list[np.ndarray]:
         """Return one importance score per word of each sentence."""
         ...

@@ -7,8 +7,9 @@ from those features, which attribution methods such as Integrated Gradients diff
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
@@ -38,8 +39,8 @@ class WordFeatures:
     ids, the sub-word to word alignment, and the residual of each sub-word piece around its word mean).
     """
 
-    values: "torch.Tensor"
-    mask: "torch.Tensor"
+    values: torch.Tensor
+    mask: torch.Tensor
     context: Any = None
 
 
@@ -51,7 +52,7 @@ class GradientNERModel(NERModel, Protocol):
         """Return the model's input embeddings pooled to words (mean of each word's sub-word pieces)."""
         ...
 
-    def forward_features(self, values: "torch.Tensor", features: WordFeatures) -> "torch.Tensor":
+    def forward_features(self, values: torch.Tensor, features: WordFeatures) -> torch.Tensor:
         """Return per-word label log-probabilities ``[batch, max_words, num_tags]`` from word features.
 
         ``values`` has the shape of ``features.values`` and may be a scaled or perturbed copy of it; the

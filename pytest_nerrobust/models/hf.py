@@ -13,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from pytest_nerrobust.errors import ModelLoadError
 from pytest_nerrobust.models.base import WordFeatures
+from pytest_nerrobust.quiet import no_progress_bars
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +75,8 @@ class HFTokenClassifier:
                 f"model directory {str(self.path)!r} has no fast tokenizer (tokenizer.json); word alignment "
                 "needs one: save the tokenizer with a recent transformers version"
             )
-        self.network = AutoModelForTokenClassification.from_pretrained(str(self.path), local_files_only=True)
+        with no_progress_bars():
+            self.network = AutoModelForTokenClassification.from_pretrained(str(self.path), local_files_only=True)
         self.network.to(device).eval()
         self.device = device
         self.batch_size = batch_size
@@ -117,7 +120,7 @@ class HFTokenClassifier:
 
     def word_features(self, sentences: Sequence[Sequence[str]], need_grad: bool = True) -> WordFeatures:
         """Return the input embeddings pooled to words, plus what :meth:`forward_features` needs."""
-        windows, piece_counts = self._plan_windows(sentences)
+        windows, _piece_counts = self._plan_windows(sentences)
         rows = [list(sentences[window.sentence][window.start : window.end]) for window in windows]
         encoded = self.tokenizer(
             rows,
@@ -303,8 +306,8 @@ def check_token_classifier_dir(path: Path) -> None:
     if not any(name.endswith("ForTokenClassification") for name in architectures):
         raise ModelLoadError(
             f"model directory {str(path)!r} is not a token classifier (architectures: "
-            f"{', '.join(architectures) or 'none'}); fine-tune it first, e.g. with `nerrobust train "
-            f"--encoder {path}`"
+            f"{', '.join(architectures) or 'none'}); fine-tune it on your labelled data first: "
+            f"`nerrobust train TRAIN_FILE --encoder {path} -o MODEL_DIR`"
         )
 
 

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pytest_nerrobust.errors import ConfigError
+from pytest_nerrobust.errors import ConfigError, about_setting
 from pytest_nerrobust.substitution.http import HttpClient
 
 if TYPE_CHECKING:
@@ -101,7 +101,8 @@ def _entity_sources(name: str, config: AttackConfig, cache: Cache, reference_sen
         if not config.kb_pools:
             raise ConfigError("invalid kb value 'pools': it needs a pool directory, so pass --kb-pools DIR "
                               "(ini kb_pools), or drop 'pools' from --kb")
-        return [PoolEntitySource(config.kb_pools, pool_types=pool_types_for_labels(labels), seed=config.seed)]
+        with about_setting("kb_pools"):
+            return [PoolEntitySource(config.kb_pools, pool_types=pool_types_for_labels(labels), seed=config.seed)]
     if name == "wikidata":
         from pytest_nerrobust.substitution.wikidata import WikidataEntitySource
 
@@ -123,14 +124,16 @@ def build_infiller(config: AttackConfig, cache: Cache) -> ContextInfiller:
     if config.infill == "local-lm":
         from pytest_nerrobust.substitution.context import LocalLMInfiller
 
-        return LocalLMInfiller(model_path=config.infill_model, cache=cache)
+        with about_setting("infill_model"):
+            return LocalLMInfiller(model_path=config.infill_model, cache=cache)
     if config.infill == "masked-lm":
         from pytest_nerrobust.substitution.masked_lm import MaskedLMInfiller
 
         if not config.infill_model:
             raise ConfigError("invalid infill value 'masked-lm': it needs a model directory, so pass "
                               "--infill-model DIR (ini infill_model), or choose --infill=local-lm")
-        return MaskedLMInfiller(config.infill_model, cache)
+        with about_setting("infill_model"):
+            return MaskedLMInfiller(config.infill_model, cache)
     if config.infill == "llm-http":
         from pytest_nerrobust.substitution.llm_http import LLMHttpInfiller
 

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_nerrobust.cache import Cache, default_cache_dir
 from pytest_nerrobust.errors import ConfigError, ModelLoadError
+from pytest_nerrobust.quiet import no_progress_bars
 from pytest_nerrobust.similarity import model_dir_fingerprint
 from pytest_nerrobust.substitution import prompts
 
@@ -106,7 +107,8 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
     logger.info("converting %s to a transformers model at %s (takes tens of seconds)", gguf_path, target)
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        with no_progress_bars():
+            gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     except (OSError, ValueError, ImportError) as error:
         raise ModelLoadError(
             f"GGUF model {str(gguf_path)!r} could not be loaded ({error}); check that the packages gguf and "
@@ -405,8 +407,9 @@ class LocalLMInfiller:
         logger.info("loading infilling model from %s", directory)
         try:
             tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True,
-                                                         dtype=getattr(torch, self._weight_dtype()))
+            with no_progress_bars():
+                model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True,
+                                                             dtype=getattr(torch, self._weight_dtype()))
         except (OSError, ValueError) as error:
             raise ModelLoadError(
                 f"infilling model directory {str(directory)!r} could not be loaded ({error}); pass a "

@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_nerrobust.cache import Cache
 from pytest_nerrobust.errors import ModelLoadError
+from pytest_nerrobust.quiet import no_progress_bars
 from pytest_nerrobust.similarity import model_dir_fingerprint
 from pytest_nerrobust.substitution.filters import filter_context_candidates
 
@@ -89,8 +90,9 @@ class MaskedLMInfiller:
             from transformers import pipeline
 
             try:
-                self._pipeline = pipeline("fill-mask", model=str(self.model_dir), tokenizer=str(self.model_dir),
-                                          device="cpu")
+                with no_progress_bars():
+                    self._pipeline = pipeline("fill-mask", model=str(self.model_dir),
+                                              tokenizer=str(self.model_dir), device="cpu")
             except (OSError, ValueError, KeyError) as error:
                 raise ModelLoadError(f"--infill-model {str(self.model_dir)!r} could not be loaded as a fill-mask "
                                      f"model ({error}); pass a directory with a masked LM and its tokenizer") from error

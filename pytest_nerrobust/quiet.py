@@ -1,0 +1,24 @@
+"""Keep transformers' loading progress bars out of test output and reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """Turn off transformers' progress bars inside the block, and restore the previous state after it.
+
+    Loading a model prints a "Loading weights" bar to stderr, which pytest captures into every failing
+    test's report; the engine shows its own progress instead.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            transformers_logging.enable_progress_bar()
