@@ -126,7 +126,8 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
-    model.save_pretrained(temporary)
+    with no_progress_bars():
+        model.save_pretrained(temporary)
     tokenizer.save_pretrained(temporary)
     record = {"gguf": gguf_path.name, "size": gguf_path.stat().st_size}
     (temporary / _SOURCE_RECORD).write_text(json.dumps(record), encoding="utf-8")
