@@ -93,7 +93,7 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
 
 
 def copy_matches(directory: Path, gguf_path: Path) -> bool:
-    """Return whether ``directory`` holds a complete copy converted from ``gguf_path``."""
+    """Return whether ``directory`` contains a complete copy converted from ``gguf_path``."""
     try:
         record = json.loads((directory / _SOURCE_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
