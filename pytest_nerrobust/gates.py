@@ -13,7 +13,7 @@ from typing import Any
 
 from pytest_nerrobust.config import SETTINGS_BY_NAME, AttackConfig
 
-COUNT_NAMES = ("sentences", "successful", "failed", "skipped", "errored")
+COUNT_NAMES = ("sentences", "successful", "failed", "skipped", "errored", "no_candidates")
 DIGITS = 4
 MAX_DIGITS = 12
 

@@ -219,6 +219,8 @@ def summarize(run: AttackRun, mode: str = "default", scheme: str | None = None) 
     - ``avg_queries`` and ``avg_attribution_passes``: means over attacked (successful + failed) sentences.
     - ``sentences``, ``successful``, ``failed``, ``skipped``, ``errored``: counts; errored sentences
       count nowhere else.
+    - ``no_candidates``: the failed sentences with no candidate tried, because no substitute was found or
+      none passed the similarity threshold. They stay in the success rate's denominator.
     - ``per_type``: ``{type: {"original_f1", "f1_under_attack", "support"}}`` with the clean gold support.
     - ``scorer``: the library, mode and scheme used.
 
@@ -280,6 +282,7 @@ def summarize(run: AttackRun, mode: str = "default", scheme: str | None = None) 
         "failed": run.count(Status.FAILED),
         "skipped": run.count(Status.SKIPPED),
         "errored": run.count(Status.ERRORED),
+        "no_candidates": sum(1 for result in attacked if result.status is Status.FAILED and not result.candidates_tried),
         "per_type": per_type,
         "scorer": {
             "library": "seqeval",

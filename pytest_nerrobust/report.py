@@ -290,8 +290,10 @@ def _format_metric(name: str, value: Any) -> str:
 def _count_text(counts: Mapping[str, int]) -> str:
     successful, failed = counts["successful"], counts["failed"]
     skipped, errored, total = counts["skipped"], counts["errored"], counts["sentences"]
+    unqueried = counts.get("no_candidates", 0)
+    failed_text = f"{failed} failed, {unqueried} of them with no candidate" if unqueried else f"{failed} failed"
     return (
-        f"{total}: {successful + failed} attacked ({successful} successful, {failed} failed), "
+        f"{total}: {successful + failed} attacked ({successful} successful, {failed_text}), "
         f"{skipped} skipped, {errored} errored"
     )
 

@@ -166,9 +166,12 @@ def test_metric_counts_flat() -> None:
         "failed": 6,
         "skipped": 1,
         "errored": 1,
+        "no_candidates": 0,
     }
 
 
 def test_metric_counts_nested() -> None:
     nested = {"counts": {"sentences": 3, "skipped": 3}}
-    assert metric_counts(nested) == {"sentences": 3, "successful": 0, "failed": 0, "skipped": 3, "errored": 0}
+    assert metric_counts(nested) == {
+        "sentences": 3, "successful": 0, "failed": 0, "skipped": 3, "errored": 0, "no_candidates": 0,
+    }

@@ -174,6 +174,7 @@ def failed_with_candidate() -> SentenceResult:
         changes=[Change(0, ("Rome",), ("Milan",), "entity")],
         similarity=0.95,
         queries=11,
+        candidates_tried=10,
         attribution_passes=1,
     )
 
@@ -187,6 +188,7 @@ def failed_without_candidate() -> SentenceResult:
         gold_tags=["B-LOC"],
         predicted_tags=["B-LOC"],
         queries=3,
+        candidates_tried=2,
         attribution_passes=1,
     )
 
@@ -242,6 +244,20 @@ def test_summarize_counts() -> None:
     summary = summarize(full_run())
     counts = {key: summary[key] for key in ("sentences", "successful", "failed", "skipped", "errored")}
     assert counts == {"sentences": 5, "successful": 1, "failed": 2, "skipped": 1, "errored": 1}
+    assert summary["no_candidates"] == 0
+
+
+def test_summarize_counts_failed_without_candidates() -> None:
+    run = full_run()
+    unqueried = next(result for result in run.results if result.status is Status.FAILED)
+    unqueried.queries = 1
+    unqueried.candidates_tried = 0
+
+    summary = summarize(run)
+
+    assert summary["no_candidates"] == 1
+    assert summary["failed"] == 2
+    assert summary["attack_success_rate"] == pytest.approx(1 / 3)
 
 
 def test_summarize_per_type() -> None:

@@ -551,7 +551,7 @@ def test_attack_item_writes_json_report(project: pytest.Pytester) -> None:
     report = json.loads((project.path / "out" / "report.json").read_text(encoding="utf-8"))
     assert report["original_f1"] == 0.5
     assert report["attack_success_rate"] is None
-    assert report["counts"] == {"sentences": 2, "successful": 0, "failed": 0, "skipped": 2, "errored": 0}
+    assert report["counts"] == {"sentences": 2, "successful": 0, "failed": 0, "skipped": 2, "errored": 0, "no_candidates": 0}
     assert report["settings"]["k"] == {"value": 2, "source": "--attack-k"}
     assert report["settings"]["seed"] == {"value": 0, "source": "default"}
     assert [record["status"] for record in report["sentences"]] == ["skipped", "skipped"]

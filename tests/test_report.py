@@ -54,6 +54,7 @@ def _run() -> AttackRun:
         adversarial_predicted_tags=["B-PER", "O", "O"],
         changes=[Change(1, ("smiled",), ("laughed",), "context", "local-lm")],
         queries=6,
+        candidates_tried=5,
         seconds=1.5,
     )
     skipped = SentenceResult(
@@ -104,7 +105,7 @@ def test_report_headline_metrics_unrounded(report: dict) -> None:
 
 
 def test_report_counts(report: dict) -> None:
-    assert report["counts"] == {"sentences": 4, "successful": 1, "failed": 1, "skipped": 1, "errored": 1}
+    assert report["counts"] == {"sentences": 4, "successful": 1, "failed": 1, "skipped": 1, "errored": 1, "no_candidates": 0}
 
 
 def test_report_per_type(report: dict) -> None:
@@ -283,3 +284,14 @@ def test_markdown_example_multiword_shift() -> None:
 def test_markdown_report_written(tmp_path, report: dict) -> None:
     path = write_markdown_report(tmp_path / "summary.md", report)
     assert path.read_text(encoding="utf-8") == format_markdown(report)
+
+
+def test_format_summary_counts_unqueried_failures() -> None:
+    metrics = {"sentences": 5, "successful": 1, "failed": 4, "no_candidates": 3}
+
+    lines = format_summary(metrics)
+
+    assert lines[7] == (
+        "sentences            5: 5 attacked (1 successful, 4 failed, 3 of them with no candidate), "
+        "0 skipped, 0 errored"
+    )
