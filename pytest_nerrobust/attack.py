@@ -112,6 +112,7 @@ def run_attack(
     started = time.perf_counter()
     if cache is None:
         cache = Cache(None if config.no_cache else config.cache_dir)
+    stats_before = cache.stats()
     if corpus is None:
         data = _required(config.data, "data")
         with about_setting("data"):
@@ -140,7 +141,7 @@ def run_attack(
         settings=config.to_dict(),
         seconds=time.perf_counter() - started,
         attribution_seconds=engine.timings.get("attribution", 0.0),
-        cache_stats=cache.stats(),
+        cache_stats=_stats_since(stats_before, cache.stats()),
         selection_stats=engine.selection_stats(),
         timings=dict(engine.timings),
     )
@@ -502,6 +503,14 @@ def _check_shapes(predictions: Sequence[Sequence[str]], sentences: Sequence[Sequ
     for predicted, words in zip(predictions, sentences):
         if len(predicted) != len(words):
             raise ValueError(f"model returned {len(predicted)} tags for a sentence of {len(words)} words")
+
+
+def _stats_since(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Return the cache hits and misses of one run, from the counters before and after it."""
+    return {
+        name: {key: count - before.get(name, {}).get(key, 0) for key, count in counts.items()}
+        for name, counts in after.items()
+    }
 
 
 def _reference_sentences(config: AttackConfig, corpus: Corpus) -> list[Sentence]:

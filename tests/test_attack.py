@@ -390,3 +390,16 @@ def test_reads_data_file(tmp_path, tiny_model, encoder, tiny_mlm_dir, demo_files
     assert run.settings["data_scheme"] == "IOB2"
     assert run.settings["model_fingerprint"] == tiny_model.fingerprint
     assert run.count(Status.ERRORED) == 0
+
+
+def test_cache_stats_count_one_run(tmp_path, tiny_model, encoder, tiny_mlm_dir):
+    sentences = [TOKELAU, FORD, REPORTER]
+    config = AttackConfig(k=1, max_candidates=3, min_similarity=0.0)
+    shared = Cache(tmp_path / "cache")
+
+    attack(config, tiny_model, sentences, make_components(encoder, tiny_mlm_dir, CorpusEntitySource(REFERENCE)), shared)
+    second = attack(
+        config, tiny_model, sentences, make_components(encoder, tiny_mlm_dir, CorpusEntitySource(REFERENCE)), shared
+    )
+
+    assert second.cache_stats["attribution"] == {"hits": 3, "misses": 0}
