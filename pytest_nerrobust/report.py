@@ -151,9 +151,13 @@ def format_summary(metrics: Mapping[str, Any], report_path: str | Path | None = 
     for name in TOP_LEVEL_METRICS:
         value = metrics.get(name)
         rows.append((_METRIC_TITLES[name], _format_metric(name, value)))
-    rows.append(("sentences", _count_text(metric_counts(metrics))))
+    counts = metric_counts(metrics)
+    rows.append(("sentences", _count_text(counts)))
     width = max(len(title) for title, _ in rows) + 2
     lines = [f"{title.ljust(width)}{value}".rstrip() for title, value in rows]
+    warning = no_candidate_warning(counts)
+    if warning:
+        lines.append(warning)
 
     per_type = metrics.get("per_type", {})
     if per_type:
@@ -176,6 +180,9 @@ def format_markdown(report: Mapping[str, Any]) -> str:
         lines.append(f"| {_METRIC_TITLES[name]} | {_format_metric(name, report.get(name))} |")
     counts = metric_counts({"counts": report.get("counts", {})})
     lines.append(f"| sentences | {_count_text(counts)} |")
+    warning = no_candidate_warning(counts)
+    if warning:
+        lines += ["", f"**{warning}**"]
 
     if report.get("gates"):
         lines += ["", "### Gates", "", "```"]
@@ -285,6 +292,22 @@ def _format_metric(name: str, value: Any) -> str:
     if name == "avg_queries":
         return f"{value:.2f}"
     return f"{value:.4f}"
+
+
+def no_candidate_warning(counts: Mapping[str, int]) -> str | None:
+    """Return a warning when at least half of the attacked sentences had no candidate to try, else ``None``.
+
+    Such sentences count as failed attacks, so a high share makes the model look more robust than the
+    attack measured.
+    """
+    attacked = counts["successful"] + counts["failed"]
+    unqueried = counts.get("no_candidates", 0)
+    if not attacked or 2 * unqueried < attacked:
+        return None
+    return (
+        f"warning: {unqueried} of {attacked} attacked sentences had no candidate to try, so the success rate "
+        "understates the attack; lower --attack-k or --attack-min-similarity"
+    )
 
 
 def _count_text(counts: Mapping[str, int]) -> str:

@@ -295,3 +295,29 @@ def test_format_summary_counts_unqueried_failures() -> None:
         "sentences            5: 5 attacked (1 successful, 4 failed, 3 of them with no candidate), "
         "0 skipped, 0 errored"
     )
+
+
+def test_format_summary_warns_when_most_had_no_candidate() -> None:
+    metrics = {"sentences": 4, "successful": 0, "failed": 4, "no_candidates": 2}
+
+    lines = format_summary(metrics)
+
+    assert lines[8] == (
+        "warning: 2 of 4 attacked sentences had no candidate to try, so the success rate understates the "
+        "attack; lower --attack-k or --attack-min-similarity"
+    )
+
+
+def test_format_summary_no_warning_below_half() -> None:
+    metrics = {"sentences": 4, "successful": 1, "failed": 3, "no_candidates": 1}
+
+    assert not any(line.startswith("warning:") for line in format_summary(metrics))
+
+
+def test_markdown_warns_when_most_had_no_candidate(report: dict) -> None:
+    report["counts"] = {**report["counts"], "failed": 3, "successful": 0, "no_candidates": 3}
+
+    lines = format_markdown(report).splitlines()
+
+    assert "**warning: 3 of 3 attacked sentences had no candidate to try, so the success rate understates " \
+        "the attack; lower --attack-k or --attack-min-similarity**" in lines
