@@ -56,8 +56,21 @@ def _add_evaluate_parser(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="score a model's clean entity F1 on a labelled file")
     parser.add_argument("model", help="model directory or module:attr")
     parser.add_argument("data", help="labelled file (CoNLL or JSON lines)")
-    parser.add_argument("--label-map", default=None, help="entity type renames DATA=MODEL,... (default: none)")
-    parser.add_argument("--batch-size", type=int, default=64, help="sentences per prediction call (default: 64)")
+    parser.add_argument("--label-map", "--ner-label-map", dest="label_map", default=None,
+                        help="entity type renames DATA=MODEL,... (default: none)")
+    parser.add_argument("--batch-size", type=_positive_int, default=64,
+                        help="sentences per prediction call (default: 64)")
+
+
+def _positive_int(text: str) -> int:
+    """Parse a positive integer option value; argparse reports the ``ArgumentTypeError`` with the flag."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: pass a whole number of 1 or more")
+    return value
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:

@@ -145,3 +145,20 @@ def test_attack_error_names_where_the_value_came_from(tmp_path, monkeypatch, cap
         f"nerrobust: error: data file {str(missing)!r} was not found; pass an existing CoNLL or JSON lines "
         "file (value from env NERROBUST_NER_DATA)\n"
     )
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "abc"])
+def test_evaluate_rejects_bad_batch_size(capsys, value):
+    with pytest.raises(SystemExit) as raised:
+        main(["evaluate", "model", "data.conll", "--batch-size", value])
+
+    assert raised.value.code == 2
+    assert f"argument --batch-size: invalid value {value!r}: pass a whole number of 1 or more" in capsys.readouterr().err
+
+
+def test_evaluate_accepts_ner_label_map_spelling():
+    from pytest_nerrobust.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "model", "data.conll", "--ner-label-map", "GPE=LOC"])
+
+    assert args.label_map == "GPE=LOC"
