@@ -22,3 +22,21 @@ def no_progress_bars() -> Iterator[None]:
     finally:
         if enabled:
             transformers_logging.enable_progress_bar()
+
+
+@contextmanager
+def no_load_report() -> Iterator[None]:
+    """Hide transformers' progress bars and warnings, such as the weight load report, inside the block.
+
+    Fine-tuning starts from an encoder without a classification head, so the report of missing head
+    weights is expected there and only adds noise.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        with no_progress_bars():
+            yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)

@@ -20,6 +20,7 @@ import torch
 from pytest_nerrobust.corpus import Sentence, read_corpus
 from pytest_nerrobust.errors import ConfigError, ModelLoadError
 from pytest_nerrobust.models.hf import CRF_FILE, METADATA_FILE, words_that_fit
+from pytest_nerrobust.quiet import no_load_report, no_progress_bars
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +112,14 @@ def train_token_classifier(
 
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_path), local_files_only=True, use_fast=True)
     _check_max_length(settings.max_length, tokenizer, encoder_path)
-    network = AutoModelForTokenClassification.from_pretrained(
-        str(encoder_path),
-        num_labels=len(tag_names),
-        id2label=dict(enumerate(tag_names)),
-        label2id=label2id,
-        local_files_only=True,
-    )
+    with no_load_report():
+        network = AutoModelForTokenClassification.from_pretrained(
+            str(encoder_path),
+            num_labels=len(tag_names),
+            id2label=dict(enumerate(tag_names)),
+            label2id=label2id,
+            local_files_only=True,
+        )
     crf = None
     if settings.crf:
         from torchcrf import CRF
@@ -276,7 +278,8 @@ def _score(network, crf, tokenizer, encoder_path, valid_path, settings) -> float
 def _save(network, crf, tokenizer, output_dir: Path, settings, encoder_path: Path, train_path: Path, metrics) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     network.config.architectures = [type(network).__name__]
-    network.save_pretrained(str(output_dir))
+    with no_progress_bars():
+        network.save_pretrained(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
     if crf is not None:
         torch.save(crf.state_dict(), output_dir / CRF_FILE)

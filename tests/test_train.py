@@ -141,3 +141,12 @@ def test_encoder_without_config(tmp_path, demo_files):
         f"encoder {str(tmp_path)!r} is not a Hugging Face model directory (no config.json); pass a local "
         "encoder directory with --encoder"
     )
+
+
+def test_training_prints_no_load_report(tmp_path, demo_files, tiny_encoder_dir, capfd):
+    train_token_classifier(demo_files["train"], tmp_path / "model", encoder=tiny_encoder_dir, settings=QUICK)
+
+    err = capfd.readouterr().err
+    assert "LOAD REPORT" not in err
+    assert "Loading weights" not in err
+    assert "Writing model shards" not in err
