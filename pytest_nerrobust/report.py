@@ -271,6 +271,8 @@ def _write_atomic(path: Path, text: str, flag: str) -> Path:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        # The temporary file is private (mode 0600), so give the report the mode a new file would get.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, path)
     except OSError as error:
         if temporary is not None:
@@ -280,6 +282,12 @@ def _write_atomic(path: Path, text: str, flag: str) -> Path:
         ) from error
     logger.info("wrote %s", path)
     return path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _format_fraction(value: Any) -> str:

@@ -321,3 +321,16 @@ def test_markdown_warns_when_most_had_no_candidate(report: dict) -> None:
 
     assert "**warning: 3 of 3 attacked sentences had no candidate to try, so the success rate understates " \
         "the attack; lower --attack-k or --attack-min-similarity**" in lines
+
+
+def test_report_file_mode_follows_umask(tmp_path, report: dict) -> None:
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        path = write_json_report(tmp_path / "report.json", report)
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
