@@ -38,7 +38,10 @@ def describe(error: NerRobustError, sources: Mapping[str, str] | None = None) ->
     if source is None:
         return message
     if source == "default":
-        return f"{message} (the default value of setting {error.setting})"
+        from pytest_nerrobust.config import SETTINGS_BY_NAME
+
+        setting = SETTINGS_BY_NAME.get(error.setting or "")
+        return f"{message} (the default of {setting.flag if setting else error.setting})"
     return f"{message} (value from {source})"
 
 

@@ -518,6 +518,14 @@ def test_missing_data_setting_fails_item(project: pytest.Pytester) -> None:
     )
 
 
+def test_gradient_selector_on_callable_names_default(project: pytest.Pytester) -> None:
+    result = run(project, "--ner-model=mymodule:tagger", "--ner-data=data.conll")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["selector ig needs a model with word features and gradients * (the default of --attack-selector)"]
+    )
+
+
 def test_bad_model_spec_fails_without_traceback(project: pytest.Pytester) -> None:
     result = run(project, "--ner-model=nosuchmodule:tagger", "--ner-data=data.conll")
     result.assert_outcomes(passed=1, failed=1)

@@ -232,7 +232,7 @@ def test_unknown_selector_raises():
 def test_ig_needs_gradient_model(name):
     message = (
         f"selector {name} needs a model with word features and gradients (MisterTagger has none); use "
-        "--attack-selector=occlusion or kernel-shap"
+        "--attack-selector=occlusion or kernel-shap, which only query the model, or random or tfidf"
     )
     with pytest.raises(ConfigError) as error:
         build_selector(name, model=MisterTagger(), reference_sentences=[Sentence(("Mr", "X"), ("O", "B-PER"))])

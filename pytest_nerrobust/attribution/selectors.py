@@ -422,10 +422,13 @@ def _build_integrated_gradients(
     from pytest_nerrobust.models.base import GradientNERModel
 
     if not isinstance(model, GradientNERModel):
-        raise ConfigError(
+        error = ConfigError(
             f"selector {name} needs a model with word features and gradients ({type(model).__name__} has "
-            "none); use --attack-selector=occlusion or kernel-shap"
+            "none); use --attack-selector=occlusion or kernel-shap, which only query the model, or random "
+            "or tfidf"
         )
+        error.setting = "selector"
+        raise error
     steps = int(_setting(config, "ig_steps", 16))
     max_steps = max(int(_setting(config, "ig_max_steps", 64)), steps)
     batch_size = int(_setting(config, "ig_batch_size", 16))
