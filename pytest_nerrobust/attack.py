@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CONTEXT_CANDIDATES_PER_WORD = 5
+# Candidate sentences built before similarity ranking: at least this many, or three per allowed query.
+# A fixed floor makes a smaller --attack-max-candidates query a prefix of the same ranked list.
+CANDIDATE_POOL_MIN = 30
 ATTRIBUTION_NAMESPACE = "attribution"
 
 
@@ -386,7 +389,8 @@ class _Engine:
                 mention = work.sentence.words[unit.start : unit.end]
                 found = source.candidates(mention, unit.label, self.config.max_candidates)
                 work.options[unit] = [(tuple(candidate.words), candidate.source) for candidate in found if candidate.words]
-            work.candidates = build_candidates(work.sentence, work.units, work.options, 3 * self.config.max_candidates)
+            pool = max(CANDIDATE_POOL_MIN, 3 * self.config.max_candidates)
+            work.candidates = build_candidates(work.sentence, work.units, work.options, pool)
 
     def _rank(self, works: list[_Work]) -> None:
         from pytest_nerrobust.similarity import detokenize

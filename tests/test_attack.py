@@ -403,3 +403,15 @@ def test_cache_stats_count_one_run(tmp_path, tiny_model, encoder, tiny_mlm_dir):
     )
 
     assert second.cache_stats["attribution"] == {"hits": 3, "misses": 0}
+
+
+def test_smaller_budget_queries_prefix(tiny_model, encoder, tiny_mlm_dir):
+    queried = {}
+    for budget in (1, 8):
+        model = ScriptedModel(tiny_model, [TOKELAU])
+        config = AttackConfig(k=3, max_candidates=budget, min_similarity=0.0)
+        attack(config, model, [TOKELAU], make_components(encoder, tiny_mlm_dir, CorpusEntitySource(REFERENCE)))
+        queried[budget] = [words for batch in model.calls[1:] for words in batch]
+
+    assert len(queried[8]) == 8
+    assert queried[1] == queried[8][:1]
