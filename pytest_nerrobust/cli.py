@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,13 +104,16 @@ def _add_attack_parser(subparsers) -> None:
 
 def _run_attack(args: argparse.Namespace) -> int:
     from pytest_nerrobust.attack import run_attack
-    from pytest_nerrobust.config import option_values, resolve
+    from pytest_nerrobust.config import option_values, resolve, unknown_environment_warning
     from pytest_nerrobust.gates import evaluate_gates, format_gate_block, gates_passed
     from pytest_nerrobust.metrics import summarize
     from pytest_nerrobust.report import build_report, format_summary, write_json_report, write_markdown_report
 
     resolved = resolve(cli=option_values(args))
     config = resolved.config
+    warning = unknown_environment_warning(os.environ)
+    if warning:
+        print(f"nerrobust: warning: {warning}", file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         print(f"nerrobust: attacked {done}/{total} sentences", file=sys.stderr, flush=True)

@@ -532,6 +532,27 @@ def resolve(
     return Resolved(AttackConfig(**values_by_name), sources)
 
 
+# Environment variables read outside the settings table.
+OTHER_ENVIRONMENT = ("NERROBUST_LLM_API_KEY",)
+
+
+def unknown_environment(env: Mapping[str, str]) -> list[str]:
+    """Return the ``NERROBUST_*`` names in ``env`` that no setting reads, such as a misspelt variable."""
+    known = {setting.env for setting in SETTINGS} | set(OTHER_ENVIRONMENT)
+    return sorted(name for name in env if name.startswith("NERROBUST_") and name not in known)
+
+
+def unknown_environment_warning(env: Mapping[str, str]) -> str | None:
+    """Return a one-line warning naming the unknown ``NERROBUST_*`` variables of ``env``, or ``None``."""
+    unknown = unknown_environment(env)
+    if not unknown:
+        return None
+    return (
+        f"ignoring unknown environment variable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+        "setting variables are NERROBUST_ plus the ini key, such as NERROBUST_ATTACK_K (see pytest --help)"
+    )
+
+
 def check_keywords(keywords: Mapping[str, Any], owner: str) -> None:
     """Raise :class:`ConfigError` for a keyword that is not a setting name, listing the accepted ones."""
     accepted = marker_keywords()

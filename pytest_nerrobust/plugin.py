@@ -31,6 +31,7 @@ from pytest_nerrobust.config import (
     marker_keywords,
     option_values,
     resolve,
+    unknown_environment_warning,
 )
 from pytest_nerrobust.errors import ConfigError, NerRobustError, about_setting, with_origin
 from pytest_nerrobust.gates import GateResult, evaluate_gates, format_gate_block, gates_passed
@@ -89,6 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
         state.base = state.resolve()
     except ConfigError as error:
         raise pytest.UsageError(str(error)) from None
+    warning = unknown_environment_warning(state.env)
+    if warning:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(warning), stacklevel=2)
     config.stash[_STATE] = state
     config.pluginmanager.register(state, STATE_PLUGIN_NAME)
 

@@ -162,3 +162,15 @@ def test_evaluate_accepts_ner_label_map_spelling():
     args = build_parser().parse_args(["evaluate", "model", "data.conll", "--ner-label-map", "GPE=LOC"])
 
     assert args.label_map == "GPE=LOC"
+
+
+def test_attack_warns_about_unknown_environment(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NERROBUST_SAMPLE", "5")
+    monkeypatch.delenv("NERROBUST_NER_DATA", raising=False)
+
+    assert main(["attack", "--ner-model=mymodule:tagger"]) == 2
+
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "nerrobust: warning: ignoring unknown environment variable NERROBUST_SAMPLE; setting variables are "
+        "NERROBUST_ plus the ini key, such as NERROBUST_ATTACK_K (see pytest --help)"
+    )

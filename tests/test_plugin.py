@@ -675,3 +675,21 @@ def test_ini_paths_relative_to_ini_file(pytester: pytest.Pytester) -> None:
     )
     result = run(pytester, "-c", "config/pytest.ini", "--rootdir", str(pytester.path), "-k", "not nerrobust")
     result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_unknown_environment_variable_warns(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NERROBUST_K", "0")
+    result = run(project, "-q")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*PytestConfigWarning: ignoring unknown environment variable NERROBUST_K; setting variables are "
+         "NERROBUST_ plus the ini key, such as NERROBUST_ATTACK_K (see pytest --help)"]
+    )
+
+
+def test_known_environment_variables_do_not_warn(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NERROBUST_ATTACK_K", "2")
+    monkeypatch.setenv("NERROBUST_LLM_API_KEY", "secret")
+    result = run(project, "-q")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*PytestConfigWarning*")
