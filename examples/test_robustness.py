@@ -5,7 +5,8 @@ The model and the data come from the command line, so the same file gates any mo
     pytest examples/test_robustness.py --ner-model=PATH --ner-data=FILE --attack-k=3
 
 ``--ner-model`` also adds the plugin's own attack test (``nerrobust::attack[k=3]``), which checks the
-thresholds given on the command line. The tests below add checks that no flag expresses: label coverage,
+thresholds given on the command line. It takes only command-line, ini and environment settings, so the
+marker below does not limit it: add ``--attack-sample=40`` to attack the same number of sentences. The tests below add checks that no flag expresses: label coverage,
 clean accuracy, per-type robustness and robustness against an attacker with a small query budget.
 scripts/demo.sh runs them on the demo model.
 """
