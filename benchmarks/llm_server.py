@@ -5,6 +5,10 @@ chat template, and counts the requests it served (``GET /stats``). Temperature 0
 answers repeat. The default model is the SmolLM2-135M-Instruct copy that the local-LM infiller converts
 into the cache directory; run a local-LM attack once first, or pass ``--model DIR``.
 
+NOTE: SmolLM2-135M does not follow the infill prompt: asked for a JSON array of five words, it
+repeats "JSON: [" or writes unrelated text, so the attack gets no candidates. Serve a larger
+instruction-tuned model for a meaningful llm-http benchmark.
+
     python benchmarks/llm_server.py --port 8765 &
     python benchmarks/attack_conll.py ... --infill llm-http --llm-url http://127.0.0.1:8765/v1
 """
