@@ -229,18 +229,19 @@ def ner_config(request: pytest.FixtureRequest) -> AttackConfig:
 @pytest.fixture
 def ner_model(request: pytest.FixtureRequest, ner_config: AttackConfig) -> NERModel:
     """Return the model of ``--ner-model`` (or the marker's ``model``), loaded once per session."""
-    try:
-        return request.config.stash[_STATE].model(ner_config)
-    except NerRobustError as error:
-        failure = str(with_origin(error, _resolve_for(request.node).sources))
-    pytest.fail(failure, pytrace=False)
+    return _load_or_fail(request, lambda state: state.model(ner_config))
 
 
 @pytest.fixture
 def ner_corpus(request: pytest.FixtureRequest, ner_config: AttackConfig) -> Corpus:
     """Return the sentences of ``--ner-data`` (or the marker's ``data``), read once per session."""
+    return _load_or_fail(request, lambda state: state.corpus(ner_config))
+
+
+def _load_or_fail(request: pytest.FixtureRequest, load: Callable[[_SessionState], Any]) -> Any:
+    """Return ``load(session state)``, or fail the test with the error and where its value came from."""
     try:
-        return request.config.stash[_STATE].corpus(ner_config)
+        return load(request.config.stash[_STATE])
     except NerRobustError as error:
         failure = str(with_origin(error, _resolve_for(request.node).sources))
     pytest.fail(failure, pytrace=False)
