@@ -83,6 +83,8 @@ class _Work:
     units: list[Unit] = field(default_factory=list)
     options: dict[Unit, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict)
     candidates: list[Candidate] = field(default_factory=list)
+    # How many of the selected units the current candidates substitute; None means all that have options.
+    substituted: int | None = None
     worst_f1: float = 2.0
 
     @property
@@ -305,15 +307,19 @@ class _Engine:
                 self._mark_error(work, error)
 
     def _save_state(self, works: list[_Work]) -> tuple[Any, ...]:
-        results = [(copy.deepcopy(work.result), work.worst_f1) for work in works]
+        results = [
+            (copy.deepcopy(work.result), work.worst_f1, list(work.candidates), work.substituted) for work in works
+        ]
         counters = (self._base_words, self._base_context, self._selected_words, self._selected_context)
         return results, dict(self.cache.hits), dict(self.cache.misses), counters
 
     def _restore_state(self, works: list[_Work], saved: tuple[Any, ...]) -> None:
         results, hits, misses, counters = saved
-        for work, (result, worst_f1) in zip(works, results):
+        for work, (result, worst_f1, candidates, substituted) in zip(works, results):
             work.result = result
             work.worst_f1 = worst_f1
+            work.candidates = candidates
+            work.substituted = substituted
         self.cache.hits.clear()
         self.cache.hits.update(hits)
         self.cache.misses.clear()
@@ -393,6 +399,35 @@ class _Engine:
             work.candidates = build_candidates(work.sentence, work.units, work.options, pool)
 
     def _rank(self, works: list[_Work]) -> None:
+        """Keep each sentence's most similar candidates; where none passes, substitute fewer units.
+
+        A sentence whose candidates all fall below ``min_similarity`` (often a short one, where changing
+        every selected unit changes most of it) gets candidates that substitute only its best-scored
+        units, one unit fewer at a time, until some pass or none is left.
+        """
+        pending = list(works)
+        while pending:
+            self._keep_similar(pending)
+            pending = [work for work in pending if not work.candidates and self._substitute_fewer(work)]
+
+    def _substitute_fewer(self, work: _Work) -> bool:
+        """Build candidates from one unit fewer than the last attempt; return whether any were built."""
+        assert work.scores is not None
+        scores = work.scores
+        usable = [unit for unit in work.units if work.options.get(unit)]
+        ranked = sorted(usable, key=lambda unit: (-float(scores[unit.start : unit.end].max()), unit.start))
+        size = (len(usable) if work.substituted is None else work.substituted) - 1
+        pool = max(CANDIDATE_POOL_MIN, 3 * self.config.max_candidates)
+        while size >= 1:
+            work.substituted = size
+            kept = sorted(ranked[:size], key=lambda unit: unit.start)
+            work.candidates = build_candidates(work.sentence, kept, work.options, pool)
+            if work.candidates:
+                return True
+            size -= 1
+        return False
+
+    def _keep_similar(self, works: list[_Work]) -> None:
         from pytest_nerrobust.similarity import detokenize
 
         texts: list[str] = []

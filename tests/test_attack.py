@@ -415,3 +415,26 @@ def test_smaller_budget_queries_prefix(tiny_model, encoder, tiny_mlm_dir):
 
     assert len(queried[8]) == 8
     assert queried[1] == queried[8][:1]
+
+
+def test_fewer_units_when_none_similar_enough(tiny_model, encoder, tiny_mlm_dir):
+    from pytest_nerrobust.similarity import detokenize
+
+    def queried_candidates(min_similarity: float) -> tuple[list[list[str]], Any]:
+        model = ScriptedModel(tiny_model, [TOKELAU])
+        config = AttackConfig(k=3, max_candidates=30, min_similarity=min_similarity)
+        run = attack(config, model, [TOKELAU], make_components(encoder, tiny_mlm_dir, CorpusEntitySource(REFERENCE)))
+        return [words for batch in model.calls[1:] for words in batch], run.results[0]
+
+    joint, joint_result = queried_candidates(0.0)
+    embeddings = encoder.encode([detokenize(TOKELAU.words), detokenize(joint[0])])
+    threshold = float(embeddings[1] @ embeddings[0]) + 1e-4
+    fewer, fewer_result = queried_candidates(threshold)
+
+    def changed(words: list[str]) -> int:
+        return sum(word not in TOKELAU.words for word in words)
+
+    assert len(joint_result.changes) >= 2
+    assert fewer
+    assert len(fewer_result.changes) < len(joint_result.changes)
+    assert max(changed(words) for words in fewer) < max(changed(words) for words in joint)
