@@ -1,6 +1,6 @@
 """Serve a local causal LM as an OpenAI-compatible chat endpoint on 127.0.0.1, for the llm-http benchmark.
 
-It answers ``POST /v1/chat/completions`` with the model's reply to the chat, formatted by the tokenizer's
+It serves ``POST /v1/chat/completions`` with the model's reply to the chat, formatted by the tokenizer's
 chat template, and counts the requests it served (``GET /stats``). Temperature 0 decodes greedily, so
 answers repeat. The default model is the SmolLM2-135M-Instruct copy that the local-LM infiller converts
 into the cache directory; run a local-LM attack once first, or pass ``--model DIR``.
