@@ -1,8 +1,8 @@
 """Serve a local causal LM as an OpenAI-compatible chat endpoint on 127.0.0.1, for the llm-http benchmark.
 
-It serves ``POST /v1/chat/completions`` with the model's reply to the chat, formatted by the tokenizer's
-chat template, and counts the requests it served (``GET /stats``). Temperature 0 decodes greedily, so
-answers repeat. The default model is the SmolLM2-135M-Instruct copy that the local-LM infiller converts
+It handles ``POST /v1/chat/completions``: the reply is the model's continuation of the chat, formatted
+with the tokenizer's chat template. ``GET /stats`` returns the number of requests served. Temperature 0
+decodes greedily, so replies repeat. The default model is the SmolLM2-135M-Instruct copy that the local-LM infiller converts
 into the cache directory; run a local-LM attack once first, or pass ``--model DIR``.
 
 NOTE: SmolLM2-135M does not follow the infill prompt: asked for a JSON array of five words, it
