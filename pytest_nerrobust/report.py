@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_nerrobust.config import AttackConfig, command_line_flags
 from pytest_nerrobust.errors import NerRobustError
+from pytest_nerrobust.files import give_default_mode
 from pytest_nerrobust.gates import GateResult, gates_passed, metric_counts
 from pytest_nerrobust.results import AttackRun, Status
 
@@ -271,8 +272,7 @@ def _write_atomic(path: Path, text: str, flag: str) -> Path:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        # The temporary file is private (mode 0600), so give the report the mode a new file would get.
-        os.chmod(temporary, 0o666 & ~_current_umask())
+        give_default_mode(temporary)
         os.replace(temporary, path)
     except OSError as error:
         if temporary is not None:
@@ -282,12 +282,6 @@ def _write_atomic(path: Path, text: str, flag: str) -> Path:
         ) from error
     logger.info("wrote %s", path)
     return path
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _format_fraction(value: Any) -> str:

@@ -379,3 +379,16 @@ def test_no_cache_converts_into_temporary_dir(tmp_path, monkeypatch):
     assert resolved.name == SMOLLM2_COPY_NAME
     assert resolved.parent.name.startswith("nerrobust-smollm2-")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_converted_copy_has_default_modes(infiller, model_root):
+    import stat
+
+    from pytest_nerrobust.files import current_umask
+
+    copy = model_root / "models" / SMOLLM2_COPY_NAME
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in copy.iterdir()}
+
+    assert modes["model.safetensors"] == 0o666 & ~current_umask()
+    assert set(modes.values()) == {0o666 & ~current_umask()}
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o777 & ~current_umask()

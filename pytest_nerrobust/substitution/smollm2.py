@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from pytest_nerrobust.errors import ModelLoadError
+from pytest_nerrobust.files import give_default_mode
 from pytest_nerrobust.quiet import no_progress_bars
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
     tokenizer.save_pretrained(temporary)
     record = {"gguf": gguf_path.name, "size": gguf_path.stat().st_size}
     (temporary / _SOURCE_RECORD).write_text(json.dumps(record), encoding="utf-8")
+    give_default_mode(temporary)
 
     if target.exists() and not copy_matches(target, gguf_path):
         shutil.rmtree(target, ignore_errors=True)
