@@ -11,6 +11,7 @@ report's ``user_properties``.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -260,7 +261,7 @@ def ner_attack(request: pytest.FixtureRequest) -> Callable[..., AttackOutcome]:
     def attack(**overrides: Any) -> AttackOutcome:
         try:
             resolved = _resolve_for(request.node, overrides)
-            outcome = _run_attack(request.config, resolved, request.node.nodeid)
+            outcome = _run_attack(request.config, resolved, request.node.nodeid, own_reports=True)
         except NerRobustError as error:
             failure = str(error)
         else:
@@ -291,6 +292,8 @@ class _SessionState:
     corpora: dict[str, Any] = field(default_factory=dict)
     caches: dict[str | None, Any] = field(default_factory=dict)
     summaries: list[dict[str, Any]] = field(default_factory=list)
+    # ner_attack() calls made so far per test, which number the report files of a test's later calls.
+    attack_calls: dict[str, int] = field(default_factory=dict)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -393,13 +396,25 @@ def _rebase_ini_paths(resolved: Resolved, ini_dir: Path | None) -> Resolved:
     return Resolved(resolved.config.replace(**changes), resolved.sources)
 
 
-def _run_attack(config: pytest.Config, resolved: Resolved, label: str) -> AttackOutcome:
-    """Run the engine, compute the metrics, evaluate the gates and write the configured reports."""
+def _run_attack(config: pytest.Config, resolved: Resolved, label: str, own_reports: bool = False) -> AttackOutcome:
+    """Run the engine, compute the metrics, evaluate the gates and write the configured reports.
+
+    The generated attack test writes the configured report paths. With ``own_reports`` (a
+    ``ner_attack()`` call), each path gets the test's name before its suffix, so that no attack of the
+    session overwrites another's report.
+    """
     from pytest_nerrobust.attack import run_attack
     from pytest_nerrobust.metrics import summarize
 
     state = config.stash[_STATE]
     settings = resolved.config
+    if own_reports and (settings.report or settings.markdown_report):
+        call = state.attack_calls.get(label, 0) + 1
+        state.attack_calls[label] = call
+        settings = settings.replace(
+            report=_report_path_for(settings.report, label, call),
+            markdown_report=_report_path_for(settings.markdown_report, label, call),
+        )
     try:
         corpus = state.corpus(settings)
         model = state.model(settings)
@@ -410,12 +425,27 @@ def _run_attack(config: pytest.Config, resolved: Resolved, label: str) -> Attack
     metrics = summarize(run)
     gates = evaluate_gates(metrics, settings, resolved.sources)
     report = build_report(run, metrics, settings, resolved.sources, gates=gates)
-    # NOTE: every attack in a session writes to the same configured paths, so the last one wins.
     if settings.report is not None:
         write_json_report(settings.report, report)
     if settings.markdown_report is not None:
         write_markdown_report(settings.markdown_report, report)
     return AttackOutcome(run, metrics, gates, settings, dict(resolved.sources), report)
+
+
+def _report_path_for(path: str | None, nodeid: str, call: int) -> str | None:
+    """Return ``path`` with the test of ``nodeid`` (and the call number after the first) before its suffix.
+
+    >>> _report_path_for("out/report.json", "tests/test_ner.py::test_people[k1]", 2)
+    'out/report.test_ner-test_people-k1-2.json'
+    """
+    if path is None:
+        return None
+    module, _, name = nodeid.partition("::")
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "-", f"{Path(module).stem}-{name}").strip("-.")
+    if call > 1:
+        slug = f"{slug}-{call}"
+    original = Path(path)
+    return str(original.with_name(f"{original.stem}.{slug}{original.suffix}"))
 
 
 class _Progress:

@@ -693,3 +693,27 @@ def test_known_environment_variables_do_not_warn(project: pytest.Pytester, monke
     result = run(project, "-q")
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*PytestConfigWarning*")
+
+
+def test_each_attack_writes_its_own_report(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_attack="""
+        def test_twice(ner_attack):
+            ner_attack(k=1)
+            ner_attack(k=2)
+        """
+    )
+    result = run_engine(project, *MODEL_ARGS, "--nerrobust-report=out/report.json", "--nerrobust-markdown=out/report.md")
+    result.assert_outcomes(passed=3)
+    written = sorted(path.name for path in (project.path / "out").iterdir())
+    assert written == [
+        "report.json",
+        "report.md",
+        "report.test_attack-test_twice-2.json",
+        "report.test_attack-test_twice-2.md",
+        "report.test_attack-test_twice.json",
+        "report.test_attack-test_twice.md",
+    ]
+    second = json.loads((project.path / "out" / "report.test_attack-test_twice-2.json").read_text(encoding="utf-8"))
+    assert second["settings"]["k"]["value"] == 2
+    result.stdout.fnmatch_lines(["report: out/report.test_attack-test_twice-2.json"])
