@@ -532,8 +532,9 @@ def resolve(
     return Resolved(AttackConfig(**values_by_name), sources)
 
 
-# Environment variables read outside the settings table.
-OTHER_ENVIRONMENT = ("NERROBUST_LLM_API_KEY",)
+# Environment variables read outside the settings table: the LLM API key, and those of the install and
+# demo scripts and the example CI workflow.
+OTHER_ENVIRONMENT = ("NERROBUST_LLM_API_KEY", "NERROBUST_VENV", "NERROBUST_REINSTALL", "NERROBUST_PACKAGE")
 
 
 def unknown_environment(env: Mapping[str, str]) -> list[str]:
@@ -549,7 +550,8 @@ def unknown_environment_warning(env: Mapping[str, str]) -> str | None:
         return None
     return (
         f"ignoring unknown environment variable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-        "setting variables are NERROBUST_ plus the ini key, such as NERROBUST_ATTACK_K (see pytest --help)"
+        "a setting's variable is NERROBUST_ plus its ini key without a nerrobust_ prefix, such as "
+        "NERROBUST_ATTACK_K"
     )
 
 

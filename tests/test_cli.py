@@ -171,6 +171,6 @@ def test_attack_warns_about_unknown_environment(tmp_path, monkeypatch, capsys):
     assert main(["attack", "--ner-model=mymodule:tagger"]) == 2
 
     assert capsys.readouterr().err.splitlines()[0] == (
-        "nerrobust: warning: ignoring unknown environment variable NERROBUST_SAMPLE; setting variables are "
-        "NERROBUST_ plus the ini key, such as NERROBUST_ATTACK_K (see pytest --help)"
+        "nerrobust: warning: ignoring unknown environment variable NERROBUST_SAMPLE; a setting's variable is "
+        "NERROBUST_ plus its ini key without a nerrobust_ prefix, such as NERROBUST_ATTACK_K"
     )

@@ -682,14 +682,18 @@ def test_unknown_environment_variable_warns(project: pytest.Pytester, monkeypatc
     result = run(project, "-q")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        ["*PytestConfigWarning: ignoring unknown environment variable NERROBUST_K; setting variables are "
-         "NERROBUST_ plus the ini key, such as NERROBUST_ATTACK_K (see pytest --help)"]
+        [
+            ("*PytestConfigWarning: ignoring unknown environment variable NERROBUST_K; a setting's variable is "
+            "NERROBUST_ plus its ini key without a nerrobust_ prefix, such as NERROBUST_ATTACK_K")
+        ]
     )
 
 
 def test_known_environment_variables_do_not_warn(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NERROBUST_ATTACK_K", "2")
     monkeypatch.setenv("NERROBUST_LLM_API_KEY", "secret")
+    monkeypatch.setenv("NERROBUST_VENV", ".venv")
+    monkeypatch.setenv("NERROBUST_REPORT", "out/report.json")
     result = run(project, "-q")
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*PytestConfigWarning*")
