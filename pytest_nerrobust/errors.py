@@ -41,7 +41,7 @@ def describe(error: NerRobustError, sources: Mapping[str, str] | None = None) ->
         from pytest_nerrobust.config import SETTINGS_BY_NAME
 
         setting = SETTINGS_BY_NAME.get(error.setting or "")
-        return f"{message} (the default of {setting.flag if setting else error.setting})"
+        return f"{message} (value from the default of {setting.flag if setting else error.setting})"
     return f"{message} (value from {source})"
 
 

@@ -15,9 +15,16 @@ import sys
 
 import pytest
 
-# Imported here so that pytester's sys.modules snapshot keeps them between in-process runs.
+# Imported here so that pytester's sys.modules snapshot keeps them between in-process runs. A module
+# first imported inside an in-process run is dropped after it and imported again later, and importing
+# compiled extensions (torch, captum's scipy and scikit-learn) twice corrupts the process.
 import pytest_nerrobust.attack
-import pytest_nerrobust.metrics  # noqa: F401
+import pytest_nerrobust.attribution.ig
+import pytest_nerrobust.attribution.selectors
+import pytest_nerrobust.metrics
+import pytest_nerrobust.models.hf
+import pytest_nerrobust.similarity
+import pytest_nerrobust.substitution.backends  # noqa: F401
 
 # The entry point loads the plugin when the package is installed; otherwise load it by module name.
 PLUGIN_ARGS: tuple[str, ...] = (
@@ -522,7 +529,7 @@ def test_gradient_selector_on_callable_names_default(project: pytest.Pytester) -
     result = run(project, "--ner-model=mymodule:tagger", "--ner-data=data.conll")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["selector ig needs a model with word features and gradients * (the default of --attack-selector)"]
+        ["selector ig needs a model with word features and gradients, * (value from the default of --attack-selector)"]
     )
 
 

@@ -231,8 +231,8 @@ def test_unknown_selector_raises():
 @pytest.mark.parametrize("name", ["ig", "ig-raw"])
 def test_ig_needs_gradient_model(name):
     message = (
-        f"selector {name} needs a model with word features and gradients (MisterTagger has none); use "
-        "--attack-selector=occlusion or kernel-shap, which only query the model, or random or tfidf"
+        f"selector {name} needs a model with word features and gradients, and MisterTagger has none; pass "
+        "--attack-selector=occlusion, kernel-shap, random or tfidf, which only query the model"
     )
     with pytest.raises(ConfigError) as error:
         build_selector(name, model=MisterTagger(), reference_sentences=[Sentence(("Mr", "X"), ("O", "B-PER"))])

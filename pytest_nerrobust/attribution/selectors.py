@@ -423,9 +423,8 @@ def _build_integrated_gradients(
 
     if not isinstance(model, GradientNERModel):
         error = ConfigError(
-            f"selector {name} needs a model with word features and gradients ({type(model).__name__} has "
-            "none); use --attack-selector=occlusion or kernel-shap, which only query the model, or random "
-            "or tfidf"
+            f"selector {name} needs a model with word features and gradients, and {type(model).__name__} has "
+            "none; pass --attack-selector=occlusion, kernel-shap, random or tfidf, which only query the model"
         )
         error.setting = "selector"
         raise error
