@@ -174,3 +174,22 @@ def test_attack_warns_about_unknown_environment(tmp_path, monkeypatch, capsys):
         "nerrobust: warning: ignoring unknown environment variable NERROBUST_SAMPLE; a setting's variable is "
         "NERROBUST_ plus its ini key without a nerrobust_ prefix, such as NERROBUST_ATTACK_K"
     )
+
+
+def test_closed_stdout_exits_quietly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "tagger.py").write_text("def tag(sentences):\n    return [['B-LOC'] for _ in sentences]\n")
+    data = tmp_path / "data.conll"
+    data.write_text("Paris B-LOC\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest_nerrobust.cli", "evaluate", "tagger:tag", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    process.stdout.close()
+    err = process.stderr.read().decode()
+
+    assert process.wait() == 1
+    assert err == ""

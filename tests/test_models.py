@@ -468,3 +468,13 @@ def test_loading_prints_no_progress_bar(tiny_model_dir, capfd):
 
     assert "Loading weights" not in capfd.readouterr().err
     assert transformers_logging.is_progress_bar_enabled()
+
+
+def test_label_map_unknown_model_type_rejected(tiny_model):
+    with pytest.raises(LabelMismatchError) as raised:
+        RelabelledModel(tiny_model, {"PER": "PERSON", "GPE": "LOC"})
+
+    assert str(raised.value) == (
+        "--ner-label-map entries PER=PERSON name types the model never predicts; the model's types are "
+        f"{sorted(tiny_model.labels)}, so write DATA_TYPE=MODEL_TYPE with one of them on the right"
+    )

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_nerrobust.errors import ModelLoadError
+from pytest_nerrobust.errors import LabelMismatchError, ModelLoadError
 
 
 class CallableModel:
@@ -53,6 +53,13 @@ class RelabelledModel:
     """Present a model's entity types under the data's names, with ``mapping`` {data type: model type}."""
 
     def __init__(self, model: Any, mapping: dict[str, str]) -> None:
+        known = set(getattr(model, "labels", None) or [])
+        unknown = sorted(f"{data_type}={model_type}" for data_type, model_type in mapping.items() if model_type not in known)
+        if known and unknown:
+            raise LabelMismatchError(
+                f"--ner-label-map entries {', '.join(unknown)} name types the model never predicts; the model's "
+                f"types are {sorted(model.labels)}, so write DATA_TYPE=MODEL_TYPE with one of them on the right"
+            )
         self.model = model
         self.mapping = dict(mapping)
         self._to_data = {model_type: data_type for data_type, model_type in mapping.items()}
