@@ -203,6 +203,8 @@ def select_units(sentence: Sentence, scores: np.ndarray, k: int) -> tuple[list[U
     """
     from pytest_nerrobust.attribution.stats import top_k_positions
 
+    # NOTE: punctuation is selectable, so a final "." can become a word such as "and"; the infiller's
+    # filters check only the substitute, never the original.
     positions = top_k_positions(scores, k)
     span_of = {}
     for span in spans_from_tags(sentence.tags):
