@@ -176,7 +176,8 @@ def build_components(
             "seed": config.seed,
         },
     }
-    selector = build_selector(config.selector, model=model, config=selector_settings, cache=cache, reference_sentences=reference)
+    with about_setting("selector"):
+        selector = build_selector(config.selector, model=model, config=selector_settings, cache=cache, reference_sentences=reference)
     return Components(
         selector=selector,
         entity_source=build_entity_source(config, cache, reference),
@@ -397,8 +398,7 @@ class _Engine:
                 mention = work.sentence.words[unit.start : unit.end]
                 found = source.candidates(mention, unit.label, self.config.max_candidates)
                 work.options[unit] = [(tuple(candidate.words), candidate.source) for candidate in found if candidate.words]
-            pool = max(CANDIDATE_POOL_MIN, 3 * self.config.max_candidates)
-            work.candidates = build_candidates(work.sentence, work.units, work.options, pool)
+            work.candidates = build_candidates(work.sentence, work.units, work.options, self._candidate_pool)
 
     def _rank(self, works: list[_Work]) -> None:
         """Keep each sentence's most similar candidates; where none passes, substitute fewer units.
@@ -412,6 +412,11 @@ class _Engine:
             self._keep_similar(pending)
             pending = [work for work in pending if not work.candidates and self._substitute_fewer(work)]
 
+    @property
+    def _candidate_pool(self) -> int:
+        """Candidate sentences built per sentence before similarity ranking."""
+        return max(CANDIDATE_POOL_MIN, 3 * self.config.max_candidates)
+
     def _substitute_fewer(self, work: _Work) -> bool:
         """Build candidates from one unit fewer than the last attempt; return whether any were built."""
         assert work.scores is not None
@@ -419,11 +424,10 @@ class _Engine:
         usable = [unit for unit in work.units if work.options.get(unit)]
         ranked = sorted(usable, key=lambda unit: (-float(scores[unit.start : unit.end].max()), unit.start))
         size = (len(usable) if work.substituted is None else work.substituted) - 1
-        pool = max(CANDIDATE_POOL_MIN, 3 * self.config.max_candidates)
         while size >= 1:
             work.substituted = size
-            kept = sorted(ranked[:size], key=lambda unit: unit.start)
-            work.candidates = build_candidates(work.sentence, kept, work.options, pool)
+            best_units = sorted(ranked[:size], key=lambda unit: unit.start)
+            work.candidates = build_candidates(work.sentence, best_units, work.options, self._candidate_pool)
             if work.candidates:
                 return True
             size -= 1

@@ -71,6 +71,6 @@ class CacheError(NerRobustError):
 
 def with_origin(error: NerRobustError, sources: Mapping[str, str] | None) -> NerRobustError:
     """Return a copy of ``error`` whose message ends with where the offending value came from."""
-    copy = type(error)(describe(error, sources))
-    copy.setting = None
-    return copy
+    described = type(error)(describe(error, sources))
+    described.setting = None
+    return described

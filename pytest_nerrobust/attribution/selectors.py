@@ -422,12 +422,10 @@ def _build_integrated_gradients(
     from pytest_nerrobust.models.base import GradientNERModel
 
     if not isinstance(model, GradientNERModel):
-        error = ConfigError(
+        raise ConfigError(
             f"selector {name} needs a model with word features and gradients, and {type(model).__name__} has "
             "none; pass --attack-selector=occlusion, kernel-shap, random or tfidf, which only query the model"
         )
-        error.setting = "selector"
-        raise error
     steps = int(_setting(config, "ig_steps", 16))
     max_steps = max(int(_setting(config, "ig_max_steps", 64)), steps)
     batch_size = int(_setting(config, "ig_batch_size", 16))
