@@ -81,9 +81,14 @@ def make_handler(chat: ChatModel, stats: dict[str, Any]) -> type[BaseHTTPRequest
                 self._reject(400, f"invalid request body ({error!r}); send JSON with a messages list")
                 return
             started = time.perf_counter()
-            text, prompt_tokens, completion_tokens = chat.reply(
-                messages, int(body.get("max_tokens") or 64), float(body.get("temperature") or 0.0)
-            )
+            try:
+                text, prompt_tokens, completion_tokens = chat.reply(
+                    messages, int(body.get("max_tokens") or 64), float(body.get("temperature") or 0.0)
+                )
+            except (ValueError, TypeError, KeyError) as error:
+                self._reject(400, f"generation failed for the request ({error!r}); check messages, max_tokens "
+                                  "and temperature")
+                return
             stats["requests"] += 1
             stats["seconds"] += time.perf_counter() - started
             self._send(200, {

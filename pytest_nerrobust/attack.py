@@ -204,7 +204,7 @@ def select_units(sentence: Sentence, scores: np.ndarray, k: int) -> tuple[list[U
     """
     from pytest_nerrobust.attribution.stats import top_k_positions
 
-    # NOTE: punctuation is selectable, so a final "." can become a word such as "and"; the infiller's
+    # NOTE: punctuation is selectable, so a final "." can become a word such as "and". The infiller's
     # filters check only the substitute, never the original.
     positions = top_k_positions(scores, k)
     span_of = {}
@@ -403,9 +403,9 @@ class _Engine:
     def _rank(self, works: list[_Work]) -> None:
         """Keep each sentence's most similar candidates; where none passes, substitute fewer units.
 
-        A sentence whose candidates all fall below ``min_similarity`` (often a short one, where changing
-        every selected unit changes most of it) gets candidates that substitute only its best-scored
-        units, one unit fewer at a time, until some pass or none is left.
+        Candidates of a short sentence can all fall below ``min_similarity``, because changing every
+        selected unit changes most of the sentence. Such a sentence gets candidates that substitute only
+        its best-scored units, one unit fewer at a time, until some pass or none is left.
         """
         pending = list(works)
         while pending:

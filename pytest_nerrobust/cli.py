@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nerrobust: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        # The reader of stdout (such as `head`) exited; point stdout at devnull so the exit flush is silent.
+        # The reader of stdout (such as `head`) exited. Pointing stdout at devnull keeps the exit flush silent.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 

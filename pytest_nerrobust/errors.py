@@ -9,7 +9,7 @@ from contextlib import contextmanager
 class NerRobustError(Exception):
     """Base class for every error that names a bad value, where it came from, and the fix.
 
-    ``setting`` names the setting whose value caused the error (``"model"``, ``"data"``), when known;
+    ``setting`` names the setting whose value caused the error (``"model"``, ``"data"``), when known.
     :func:`describe` then adds where that value came from.
     """
 

@@ -11,7 +11,7 @@ def no_progress_bars() -> Iterator[None]:
     """Turn off transformers' progress bars inside the block, and restore the previous state after it.
 
     Loading a model prints a "Loading weights" bar to stderr, which pytest captures into every failing
-    test's report; the engine shows its own progress instead.
+    test's report. The engine shows its own progress instead.
     """
     from transformers.utils import logging as transformers_logging
 

@@ -120,7 +120,7 @@ def cpu_has_native_bfloat16() -> bool:
     """Return whether the CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX tiles)."""
     import torch
 
-    # torch.cpu exposes these checks as private functions (torch 2.13); a torch without them gets False.
+    # torch.cpu exposes these checks as private functions (torch 2.13). A torch without them gets False.
     names = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     checks = [getattr(torch.cpu, name, None) for name in names]
     return any(check is not None and check() for check in checks)
